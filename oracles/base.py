@@ -1,0 +1,194 @@
+"""The alignment-oracle protocol, the checking wrapper every algorithm uses, and an adapter
+for plain functions.
+
+An alignment oracle is any object with
+
+* ``d`` -- the number of objectives, and
+* ``__call__(w) -> Solution`` -- a policy (near-)optimal for the scalarised reward ``w·r``
+  and its expected reward vector.
+
+Optional, duck-typed hooks that palmopt uses when present:
+
+* ``value_range`` -- ``(low, high)`` bounds of every value (default ``(0.0, 1.0)``);
+* ``fingerprint()`` -- a string that identifies the oracle *and its parameters*; the run
+  store refuses to mix results of oracles with different fingerprints;
+* ``save_policy(policy, directory) -> str`` and ``load_policy(path)`` -- persist policies
+  with a portfolio.
+
+palmopt never imports a concrete oracle; it only relies on this module.
+"""
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["AlignmentOracle", "Solution", "OracleError", "CheckedOracle", "as_oracle", "checked"]
+
+#: Slack allowed when checking values against ``value_range``.
+RANGE_ATOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """What an oracle returns for one weight vector.
+
+    Attributes
+    ----------
+    values : ndarray, shape (d,)
+        The policy's expected reward vector (float64, read-only).
+    policy : object
+        An opaque handle (a tabular policy, an adapter directory, ...).
+    info : Mapping
+        Timings, seeds, standard errors of noisy estimates, ... (read-only).
+    """
+
+    values: np.ndarray
+    policy: Any = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        values = np.array(self.values, dtype=np.float64)
+        values.setflags(write=False)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    def __repr__(self):
+        return f"Solution(values={np.array2string(self.values, precision=4)}, policy={type(self.policy).__name__})"
+
+
+@runtime_checkable
+class AlignmentOracle(Protocol):
+    """``oracle.d`` objectives; ``oracle(w)`` returns a :class:`Solution` for a weight ``w``."""
+
+    d: int
+
+    def __call__(self, w: np.ndarray) -> Solution: ...
+
+
+class OracleError(RuntimeError):
+    """An oracle raised, or returned something unusable, at the weight ``weight``."""
+
+    def __init__(self, message, weight):
+        super().__init__(message)
+        self.weight = None if weight is None else np.array(weight, dtype=np.float64)
+
+
+def _fmt(w):
+    return np.array2string(np.asarray(w, dtype=float), precision=6, separator=", ")
+
+
+class CheckedOracle:
+    """Wrap an oracle so that every call is checked.
+
+    A call returns a :class:`Solution` whose ``values`` have shape ``(d,)``, are finite and lie
+    in ``value_range`` (within ``RANGE_ATOL``); anything else -- including an exception inside
+    the oracle, which is chained -- raises :class:`OracleError` naming the weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from oracles.base import as_oracle, checked
+    >>> bad = checked(as_oracle(lambda w: [np.nan, 0.0], d=2))
+    >>> bad([0.5, 0.5])
+    Traceback (most recent call last):
+    ...
+    oracles.base.OracleError: oracle returned non-finite values [nan, 0.] at w = [0.5, 0.5]
+    """
+
+    def __init__(self, oracle, value_range=None):
+        if isinstance(oracle, CheckedOracle):
+            oracle = oracle.oracle
+        d = getattr(oracle, "d", None)
+        if not callable(oracle) or isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise TypeError(
+                f"`oracle` must be callable with an integer attribute `d` >= 1 (the number of "
+                f"objectives); got {type(oracle).__name__} with d={d!r}."
+            )
+        self.oracle = oracle
+        self.d = int(d)
+        lo, hi = value_range if value_range is not None else getattr(oracle, "value_range", (0.0, 1.0))
+        self.value_range = (float(lo), float(hi))
+
+    def fingerprint(self):
+        fp = getattr(self.oracle, "fingerprint", None)
+        return fp() if callable(fp) else f"{type(self.oracle).__module__}.{type(self.oracle).__qualname__}(d={self.d})"
+
+    def __call__(self, w):
+        w = np.asarray(w, dtype=np.float64)
+        try:
+            sol = self.oracle(w)
+        except Exception as exc:
+            raise OracleError(f"oracle raised {type(exc).__name__} at w = {_fmt(w)}: {exc}", w) from exc
+        if not isinstance(sol, Solution):
+            raise OracleError(f"oracle returned {type(sol).__name__}, not a Solution, at w = {_fmt(w)}", w)
+        v = sol.values
+        if v.shape != (self.d,):
+            raise OracleError(f"oracle returned values of shape {v.shape}, expected ({self.d},), at w = {_fmt(w)}", w)
+        if not np.all(np.isfinite(v)):
+            raise OracleError(f"oracle returned non-finite values {_fmt(v)} at w = {_fmt(w)}", w)
+        lo, hi = self.value_range
+        if v.min() < lo - RANGE_ATOL or v.max() > hi + RANGE_ATOL:
+            raise OracleError(
+                f"oracle returned values {_fmt(v)} outside the declared range [{lo:g}, {hi:g}] at "
+                f"w = {_fmt(w)}; the guarantees are stated for values in that range (rescale the rewards).",
+                w,
+            )
+        return sol
+
+    def __repr__(self):
+        return f"CheckedOracle({self.oracle!r})"
+
+
+def checked(oracle, value_range=None):
+    """The checking wrapper around ``oracle`` (idempotent)."""
+    if isinstance(oracle, CheckedOracle) and value_range is None:
+        return oracle
+    return CheckedOracle(oracle, value_range)
+
+
+class _FunctionOracle:
+    def __init__(self, fn, d, name):
+        self.fn = fn
+        self.d = d
+        self.name = name
+
+    def fingerprint(self):
+        return f"function:{self.name}(d={self.d})"
+
+    def __call__(self, w):
+        values = np.asarray(self.fn(w), dtype=np.float64)
+        return Solution(values=values, policy=None, info={})
+
+    def __repr__(self):
+        return f"as_oracle({self.name}, d={self.d})"
+
+
+def as_oracle(fn, d, *, name=None):
+    """Adapt a plain function ``fn(w) -> reward vector`` to the oracle protocol.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps a weight vector (ndarray, shape (d,)) to a reward vector of length d.
+    d : int
+        Number of objectives.
+    name : str, optional
+        Used in the fingerprint (default: the function's qualified name).  Give a name that
+        changes whenever the function's behaviour does, so that run stores are not mixed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from oracles.base import as_oracle
+    >>> V = np.array([[1.0, 0.0], [0.6, 0.6], [0.0, 1.0]])
+    >>> oracle = as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="three-points")
+    >>> oracle(np.array([0.5, 0.5])).values
+    array([0.6, 0.6])
+    """
+    if not callable(fn):
+        raise TypeError(f"`fn` must be callable; got {type(fn).__name__}.")
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"`d` must be an integer >= 1; got {d!r}.")
+    return _FunctionOracle(fn, int(d), name or getattr(fn, "__qualname__", type(fn).__name__))

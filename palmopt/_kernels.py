@@ -1,0 +1,252 @@
+"""Numba kernels: contiguous float64/int64 arrays and scalars in, arrays out.
+
+No validation, no Python objects, no global random state, no ``fastmath`` (a reordered
+sum can break a certified inequality).  Every kernel has a plain NumPy twin of the same
+name in :mod:`palmopt._reference`; the test-suite compares each pair.
+
+Cells and codes
+---------------
+A net point is identified by an integer *index tuple* (one level index per coordinate)
+and stored by its *code*, the tuple read as a base-``radix`` number.  Enumeration
+emits tuples in lexicographic order, so the codes are sorted and ``locate`` is a
+binary search.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+# ---------------------------------------------------------------------------------------
+# PALM net: enumeration and exact counting
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def palm_net_walk(edges, d, out):
+    """Walk the PALM net in lexicographic order; fill ``out`` (n, d) if it has rows.
+
+    ``edges`` has length L + 1 for L levels: level ``i`` is the interval
+    ``[edges[i], edges[i + 1])``.  A level tuple belongs to the net iff
+    ``sum(lo) <= 1 < sum(hi)``.  Returns the number of tuples in the net.
+    """
+    n_levels = edges.shape[0] - 1
+    fill = out.shape[0] > 0
+    idx = np.zeros(d, dtype=np.int64)
+    slo = np.zeros(d + 1)  # slo[c] = sum of lo over coordinates < c
+    shi = np.zeros(d + 1)
+    count = 0
+    c = 0  # the coordinate being advanced
+    while True:
+        if c == d - 1:
+            # Last coordinate: every level whose interval meets (1 - shi, 1 - slo].
+            for i in range(n_levels):
+                lo = slo[c] + edges[i]
+                if lo > 1.0:
+                    break
+                if shi[c] + edges[i + 1] > 1.0:
+                    if fill:
+                        for t in range(d - 1):
+                            out[count, t] = idx[t]
+                        out[count, d - 1] = i
+                    count += 1
+            # Backtrack to the deepest coordinate that can still be raised.
+            c -= 1
+            while c >= 0:
+                idx[c] += 1
+                if idx[c] < n_levels and slo[c] + edges[idx[c]] <= 1.0:
+                    break
+                c -= 1
+            if c < 0:
+                return count
+        # Fix coordinate c at idx[c] and descend with the next coordinates at level 0.
+        slo[c + 1] = slo[c] + edges[idx[c]]
+        shi[c + 1] = shi[c] + edges[idx[c] + 1]
+        c += 1
+        if c < d - 1:
+            idx[c] = 0
+
+
+@njit(cache=True)
+def _pairs_below(P, c):
+    """#{(a, b) in P x P : a + b < c} for ascending P, by two pointers."""
+    n = P.shape[0]
+    j = n - 1
+    total = 0
+    for i in range(n):
+        while j >= 0 and P[i] + P[j] >= c:
+            j -= 1
+        if j < 0:
+            break
+        total += j + 1
+    return total
+
+
+@njit(cache=True)
+def _tuples_below(B, P, j, c):
+    """#{ordered j-tuples of B with sum < c}, j >= 4; P the ascending pair sums of B."""
+    if j == 4:
+        return _pairs_below(P, c)
+    total = 0
+    for a in B:
+        if a >= c:
+            break
+        total += _tuples_below(B, P, j - 1, c - a)
+    return total
+
+
+@njit(cache=True)
+def count_tuples_below(B, j, c):
+    """Number of ordered j-tuples of the ascending values ``B`` whose sum is < ``c``.
+
+    Time O(|B|^max(2, j - 2)), memory O(|B|^2) (O(1) for j <= 3): two-pointer counts over
+    B for j <= 3; for j >= 4 recursion on the first j - 4 entries and a two-pointer
+    count over the sorted pair sums for the last four.
+    """
+    if c <= 0.0:
+        return 0
+    if j == 0:
+        return 1
+    if j == 1:
+        return np.searchsorted(B, c)
+    if j == 2:
+        return _pairs_below(B, c)
+    if j == 3:
+        total = 0
+        for a in B:
+            if a >= c:
+                break
+            total += _pairs_below(B, c - a)
+        return total
+    n = B.shape[0]
+    P = np.empty(n * n)
+    m = 0
+    for a in B:
+        for b in B:
+            if a + b < c:
+                P[m] = a + b
+                m += 1
+    P = np.sort(P[:m])
+    return _tuples_below(B, P, j, c)
+
+
+# ---------------------------------------------------------------------------------------
+# Additive lattice net
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def lattice_walk(d, N, out):
+    """Compositions of N into d non-negative parts, lexicographic; fill ``out`` if it has rows."""
+    fill = out.shape[0] > 0
+    idx = np.zeros(d, dtype=np.int64)
+    idx[d - 1] = N
+    count = 0
+    while True:
+        if fill:
+            for t in range(d):
+                out[count, t] = idx[t]
+        count += 1
+        # Next composition: raise the deepest coordinate c < d - 1 that has room.
+        c = d - 2
+        rest = idx[d - 1]
+        while c >= 0 and rest == 0:
+            rest += idx[c]
+            c -= 1
+        if c < 0:
+            return count
+        idx[c] += 1
+        rest -= 1
+        for t in range(c + 1, d - 1):
+            idx[t] = 0
+        idx[d - 1] = rest
+
+
+# ---------------------------------------------------------------------------------------
+# Rounding and location
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _find(codes, code):
+    k = np.searchsorted(codes, code)
+    if k < codes.shape[0] and codes[k] == code:
+        return k
+    return -1
+
+
+@njit(cache=True, parallel=True)
+def locate_palm(W, edges, codes):
+    """Net index of the PALM cell of each row of W (rows on the simplex); -1 if absent."""
+    m, d = W.shape
+    n_levels = edges.shape[0] - 1
+    out = np.empty(m, dtype=np.int64)
+    for r in prange(m):
+        code = 0
+        for t in range(d):
+            # level i with edges[i] <= w < edges[i + 1]
+            i = np.searchsorted(edges, W[r, t], side="right") - 1
+            if i > n_levels - 1:
+                i = n_levels - 1
+            code = code * n_levels + i
+        out[r] = _find(codes, code)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def locate_lattice(W, N, codes):
+    """Net index of the largest-remainder rounding of each row of W to the grid (1/N)Z^d."""
+    m, d = W.shape
+    out = np.empty(m, dtype=np.int64)
+    for r in prange(m):
+        k = np.empty(d, dtype=np.int64)
+        frac = np.empty(d)
+        total = 0
+        for t in range(d):
+            x = W[r, t] * N
+            k[t] = np.int64(np.floor(x))
+            frac[t] = x - k[t]
+            total += k[t]
+        # give the missing units to the largest fractional parts (lowest index on ties)
+        for _ in range(N - total):
+            best = 0
+            for t in range(1, d):
+                if frac[t] > frac[best]:
+                    best = t
+            k[best] += 1
+            frac[best] = -1.0
+        code = 0
+        for t in range(d):
+            code = code * (N + 1) + k[t]
+        out[r] = _find(codes, code)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Best value: max_j W[r] . V[j] without the m x k matrix
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def best_value(W, VT):
+    """Row-wise ``max_j W[r] . V[j]`` and the first maximising ``j``.
+
+    ``VT`` is V transposed, (d, k) C-contiguous, so that the inner loop runs over
+    members with unit stride.  Memory O(m).
+    """
+    m, d = W.shape
+    k = VT.shape[1]
+    best = np.empty(m)
+    arg = np.empty(m, dtype=np.int64)
+    for r in prange(m):
+        b = -np.inf
+        a = 0
+        for j in range(k):
+            s = 0.0
+            for t in range(d):
+                s += W[r, t] * VT[t, j]
+            if s > b:
+                b = s
+                a = j
+        best[r] = b
+        arg[r] = a
+    return best, arg

@@ -1,0 +1,91 @@
+"""The few input checks that every public function shares.
+
+Messages name the argument, the expectation and what was received, e.g.
+"`eps` must be in (0, 1); got 1.5."  Wrong kind of object: TypeError; wrong value: ValueError.
+"""
+
+import numbers
+
+import numpy as np
+
+#: Tolerance on ``sum(w) == 1`` and ``w >= 0`` for user-supplied weights.
+SIMPLEX_ATOL = 1e-9
+
+
+def check_dim(d, name="d"):
+    """Return ``d`` as a positive int; reject bools, floats and strings."""
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {d!r} of type {type(d).__name__}.")
+    if d < 1:
+        raise ValueError(f"`{name}` must be >= 1; got {d}.")
+    return int(d)
+
+
+def check_fraction(x, name, *, allow_zero=False):
+    """Return ``x`` as a float in (0, 1), or [0, 1) when ``allow_zero``."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {x!r} of type {type(x).__name__}.")
+    x = float(x)
+    lo_ok = x >= 0.0 if allow_zero else x > 0.0
+    if not (lo_ok and x < 1.0):  # also rejects NaN
+        interval = "[0, 1)" if allow_zero else "(0, 1)"
+        raise ValueError(f"`{name}` must be in {interval}; got {x}.")
+    return x
+
+
+def check_tolerances(eps, delta=None, *, allow_zero=False):
+    """Validate the pair (eps, delta); ``delta`` defaults to ``eps``."""
+    eps = check_fraction(eps, "eps", allow_zero=allow_zero)
+    delta = eps if delta is None else check_fraction(delta, "delta", allow_zero=allow_zero)
+    return eps, delta
+
+
+def check_count(n, name):
+    """Return ``n`` as an int >= 1."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {n!r} of type {type(n).__name__}.")
+    if n < 1:
+        raise ValueError(f"`{name}` must be >= 1; got {n}.")
+    return int(n)
+
+
+def as_matrix(X, name, d=None):
+    """``X`` as a C-contiguous float64 (n, d) array of finite numbers; a 1-D X is one row."""
+    try:
+        A = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a numeric array; got {type(X).__name__}.") from exc
+    if A.ndim == 1:
+        A = A[None, :]
+    if A.ndim != 2 or A.shape[0] == 0:
+        raise ValueError(f"`{name}` must have shape (n, d) with n >= 1; got shape {np.shape(X)}.")
+    if d is not None and A.shape[1] != d:
+        raise ValueError(f"`{name}` must have {d} columns (d = {d}); got shape {A.shape}.")
+    if not np.all(np.isfinite(A)):
+        bad = np.argwhere(~np.isfinite(A))[0]
+        raise ValueError(f"`{name}` must be finite; row {bad[0]} has {A[tuple(bad)]} in column {bad[1]}.")
+    return np.ascontiguousarray(A)
+
+
+def check_simplex(W, d=None, name="W"):
+    """Rows of ``W`` on the probability simplex (within ``SIMPLEX_ATOL``), renormalised exactly."""
+    W = as_matrix(W, name, d)
+    neg = W.min(axis=1) < -SIMPLEX_ATOL
+    off = np.abs(W.sum(axis=1) - 1.0) > SIMPLEX_ATOL
+    if neg.any() or off.any():
+        r = int(np.flatnonzero(neg | off)[0])
+        raise ValueError(
+            f"rows of `{name}` must lie on the simplex (entries >= 0, sum 1); "
+            f"row {r} is {W[r].tolist()} with sum {W[r].sum():.12g}."
+        )
+    W = np.clip(W, 0.0, None)
+    return np.ascontiguousarray(W / W.sum(axis=1, keepdims=True))
+
+
+def as_rng(rng):
+    """None | int | Generator -> Generator (never the global state)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"`rng` must be None, an int seed or a numpy Generator; got {type(rng).__name__}.")
