@@ -23,14 +23,15 @@ from numba import njit, prange
 
 @njit(cache=True)
 def palm_net_walk(edges, d, out):
-    """Walk the PALM net in lexicographic order; fill ``out`` (n, d) if it has rows.
+    """Walk the PALM net in lexicographic order, writing index tuples into the rows of ``out``.
 
     ``edges`` has length L + 1 for L levels: level ``i`` is the interval
     ``[edges[i], edges[i + 1])``.  A level tuple belongs to the net iff
-    ``sum(lo) <= 1 < sum(hi)``.  Returns the number of tuples in the net.
+    ``sum(lo) <= 1 < sum(hi)``.  Returns the number of tuples in the net (rows beyond
+    ``len(out)`` are counted, not written; pass an empty ``out`` to count).
     """
     n_levels = edges.shape[0] - 1
-    fill = out.shape[0] > 0
+    capacity = out.shape[0]
     idx = np.zeros(d, dtype=np.int64)
     slo = np.zeros(d + 1)  # slo[c] = sum of lo over coordinates < c
     shi = np.zeros(d + 1)
@@ -44,7 +45,7 @@ def palm_net_walk(edges, d, out):
                 if lo > 1.0:
                     break
                 if shi[c] + edges[i + 1] > 1.0:
-                    if fill:
+                    if count < capacity:
                         for t in range(d - 1):
                             out[count, t] = idx[t]
                         out[count, d - 1] = i
@@ -67,13 +68,13 @@ def palm_net_walk(edges, d, out):
 
 
 @njit(cache=True)
-def _pairs_below(P, c):
-    """#{(a, b) in P x P : a + b < c} for ascending P, by two pointers."""
+def _pairs_at_most(P, c):
+    """#{(a, b) in P x P : a + b <= c} for ascending P, by two pointers."""
     n = P.shape[0]
     j = n - 1
     total = 0
     for i in range(n):
-        while j >= 0 and P[i] + P[j] >= c:
+        while j >= 0 and P[i] + P[j] > c:
             j -= 1
         if j < 0:
             break
@@ -82,51 +83,51 @@ def _pairs_below(P, c):
 
 
 @njit(cache=True)
-def _tuples_below(B, P, j, c):
-    """#{ordered j-tuples of B with sum < c}, j >= 4; P the ascending pair sums of B."""
+def _tuples_at_most(B, P, j, c):
+    """#{ordered j-tuples of B with sum <= c}, j >= 4; P the ascending pair sums of B."""
     if j == 4:
-        return _pairs_below(P, c)
+        return _pairs_at_most(P, c)
     total = 0
     for a in B:
-        if a >= c:
+        if a > c:
             break
-        total += _tuples_below(B, P, j - 1, c - a)
+        total += _tuples_at_most(B, P, j - 1, c - a)
     return total
 
 
 @njit(cache=True)
-def count_tuples_below(B, j, c):
-    """Number of ordered j-tuples of the ascending values ``B`` whose sum is < ``c``.
+def count_tuples_at_most(B, j, c):
+    """Number of ordered j-tuples of the ascending positive values ``B`` with sum <= ``c``.
 
     Time O(|B|^max(2, j - 2)), memory O(|B|^2) (O(1) for j <= 3): two-pointer counts over
     B for j <= 3; for j >= 4 recursion on the first j - 4 entries and a two-pointer
     count over the sorted pair sums for the last four.
     """
-    if c <= 0.0:
+    if c < 0.0:
         return 0
     if j == 0:
         return 1
     if j == 1:
-        return np.searchsorted(B, c)
+        return np.searchsorted(B, c, side="right")
     if j == 2:
-        return _pairs_below(B, c)
+        return _pairs_at_most(B, c)
     if j == 3:
         total = 0
         for a in B:
-            if a >= c:
+            if a > c:
                 break
-            total += _pairs_below(B, c - a)
+            total += _pairs_at_most(B, c - a)
         return total
     n = B.shape[0]
     P = np.empty(n * n)
     m = 0
     for a in B:
         for b in B:
-            if a + b < c:
+            if a + b <= c:
                 P[m] = a + b
                 m += 1
     P = np.sort(P[:m])
-    return _tuples_below(B, P, j, c)
+    return _tuples_at_most(B, P, j, c)
 
 
 # ---------------------------------------------------------------------------------------
@@ -136,13 +137,13 @@ def count_tuples_below(B, j, c):
 
 @njit(cache=True)
 def lattice_walk(d, N, out):
-    """Compositions of N into d non-negative parts, lexicographic; fill ``out`` if it has rows."""
-    fill = out.shape[0] > 0
+    """Compositions of N into d non-negative parts in lexicographic order, into the rows of ``out``."""
+    capacity = out.shape[0]
     idx = np.zeros(d, dtype=np.int64)
     idx[d - 1] = N
     count = 0
     while True:
-        if fill:
+        if count < capacity:
             for t in range(d):
                 out[count, t] = idx[t]
         count += 1

@@ -21,24 +21,22 @@ def palm_net_walk(edges, d, out):
     lo = edges[idx].sum(axis=1)
     hi = edges[idx + 1].sum(axis=1)
     keep = idx[(lo <= 1.0) & (hi > 1.0)]
-    if out.shape[0] > 0:
-        out[: len(keep)] = keep
+    n = min(len(keep), out.shape[0])
+    out[:n] = keep[:n]
     return len(keep)
 
 
-def count_tuples_below(B, j, c):
-    if j == 0:
-        return int(c > 0)
+def count_tuples_at_most(B, j, c):
     sums = np.zeros(1)
     for _ in range(j):
         sums = (sums[:, None] + B[None, :]).ravel()
-    return int(np.count_nonzero(sums < c))
+    return int(np.count_nonzero(sums <= c))
 
 
 def lattice_walk(d, N, out):
-    rows = [t for t in itertools.product(range(N + 1), repeat=d) if sum(t) == N]
-    if out.shape[0] > 0:
-        out[: len(rows)] = rows
+    rows = np.array([t for t in itertools.product(range(N + 1), repeat=d) if sum(t) == N], dtype=np.int64)
+    n = min(len(rows), out.shape[0])
+    out[:n] = rows[:n]
     return len(rows)
 
 

@@ -4,10 +4,11 @@ worst-case lower bound on the size of any (eps, delta)-portfolio.
 Notation (DESIGN.md §2): ``tau = delta / d``, ``gamma = eps / (1 - eps)``, ``q = 1 + gamma``.
 The PALM levels are ``0`` and ``tau * q**k`` for ``k = 0..K`` with ``tau * q**K <= 1``;
 level ``tau * q**k`` covers ``[tau q^k, tau q^(k+1))`` and level 0 covers ``[0, tau)``.
-The *breakpoints* ``B = {tau q^k : k = 0..K} ∩ (0, 1)`` are where the cells change.
+``B = {tau q^k : k = 0..K}`` are the non-zero levels (all ``<= 1``).
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from scipy.special import betainc
@@ -45,18 +46,25 @@ def levels(d, eps, delta=None):
     return _edges(check_dim(d), *check_tolerances(eps, delta))[:-1].copy()
 
 
+#: Levels are integer multiples of 2**-UNIT_BITS: every sum the net compares with 1 is exact.
+UNIT_BITS = 52
+
+
 def _edges(d, eps, delta):
-    """Levels followed by the (open) upper end of the top level, ``tau q^(K+1) > 1``."""
-    tau = delta / d
-    q = 1.0 + eps / (1.0 - eps)
-    k_max = int(math.floor(math.log(1.0 / tau) / math.log(q))) + 2
-    values = tau * q ** np.arange(k_max + 1, dtype=np.float64)
-    K = int(np.flatnonzero(values <= 1.0)[-1])
-    return np.concatenate(([0.0], values[: K + 2]))
+    """Levels followed by the (open) upper end of the top level, which is > 1.
 
-
-def _breakpoints(edges):
-    return np.ascontiguousarray(edges[1:-1][edges[1:-1] < 1.0])
+    The levels are dyadic: ``l_0 = floor(tau 2^52) 2^-52`` and ``l_(k+1) = floor(l_k q 2^52) 2^-52``
+    in exact rational arithmetic, so ``l_0 <= tau`` and ``l_(k+1) <= q l_k`` hold exactly (the
+    lemma needs nothing more), and sums of up to ``2^52`` levels below 2 are exact floats: the
+    net, its count and ``locate`` agree even at exact ties ``Σ lo = 1``.
+    """
+    q = 1 + Fraction(eps) / (1 - Fraction(eps))
+    level = int(Fraction(delta) / d * 2**UNIT_BITS)
+    units = [level]
+    while level <= 2**UNIT_BITS:
+        level = int(level * q)
+        units.append(level)
+    return np.concatenate(([0.0], np.array(units, dtype=np.float64) / 2**UNIT_BITS))
 
 
 def lattice_resolution(d, delta):
@@ -112,22 +120,21 @@ def net_size(d, eps, delta=None, *, kind="palm"):
 
     Notes
     -----
-    The net's cells are the boxes of the product grid with breakpoints ``B`` on every axis
-    that meet the open simplex, i.e. the regions of the arrangement of hyperplanes
-    ``{w_i = b}`` (``b ∈ B``) inside the simplex.  By Zaslavsky's theorem for arrangements
-    restricted to a convex set, the number of regions is the number of flats of the
-    arrangement meeting the set, each counted with ``|μ|``; a flat fixes ``j < d``
-    coordinates to breakpoints (a Boolean interval, ``|μ| = 1``) and meets the open simplex
-    iff those breakpoints sum to less than 1.  Hence
+    A level vector with cell ``∏ [lo_i, hi_i)`` is in the net iff ``Σ lo ≤ 1 < Σ hi``, and
+    ``hi > lo`` coordinatewise, so ``|net| = #{Σ lo ≤ 1} - #{Σ hi ≤ 1}``.  The map
+    ``level ↦ hi`` is a bijection from the levels onto ``{tau q^m : m = 0..K+1}``, whose
+    members ``<= 1`` are exactly ``B``; so ``#{Σ hi ≤ 1} = M_d`` while, splitting by the
+    number ``j`` of non-zero levels, ``#{Σ lo ≤ 1} = Σ_j C(d, j) M_j``.  Hence
 
-    .. math:: |net| = \sum_{j=0}^{d-1} \binom{d}{j} N_j, \qquad
-              N_j = \#\{ b ∈ B^j : b_1 + ... + b_j < 1 \},
+    .. math:: |net| = \sum_{j=0}^{d-1} \binom{d}{j} M_j, \qquad
+              M_j = \#\{ b ∈ B^j : b_1 + ... + b_j ≤ 1 \},
 
-    a dynamic programme over coordinates: the last four are counted with two pointers over
-    the sorted pair sums, time ``O(|B|^{max(2, d-3)})`` and memory ``O(|B|^2)``.  (Exact
-    ties ``sum = 1`` in floating point are the only way the count and the enumeration can
-    differ; the tests check that they agree.)  For ``kind="additive"`` the size is
-    ``binom(N + d - 1, d - 1)`` with ``N = lattice_resolution(d, delta)``.
+    exact ties included.  ``M_j`` is a dynamic programme over coordinates: the last four
+    are counted with two pointers over the sorted pair sums, time ``O(|B|^{max(2, d-3)})``
+    and memory ``O(|B|^2)``.  (Floating-point sums taken in another order than the
+    enumeration's are the only way the two could differ; the tests check that they agree.)
+    For ``kind="additive"`` the size is ``binom(N + d - 1, d - 1)`` with
+    ``N = lattice_resolution(d, delta)``.
 
     Examples
     --------
@@ -141,22 +148,25 @@ def net_size(d, eps, delta=None, *, kind="palm"):
         return math.comb(lattice_resolution(d, delta) + d - 1, d - 1)
     if kind != "palm":
         raise ValueError(f"`kind` must be 'palm' or 'additive'; got {kind!r}.")
-    B = _breakpoints(_edges(d, eps, delta))
+    B = np.ascontiguousarray(_edges(d, eps, delta)[1:-1])
     work = len(B) ** max(2, d - 3)
     if work > MAX_COUNT_WORK:
         raise ValueError(
             f"the exact count for d={d}, eps={eps}, delta={delta} needs about {work:.1e} steps "
-            f"(|B| = {len(B)} breakpoints); use palmopt.bounds.upper_bound instead."
+            f"(|B| = {len(B)} non-zero levels); use palmopt.bounds.upper_bound instead."
         )
-    return sum(math.comb(d, j) * int(_kernels.count_tuples_below(B, j, 1.0)) for j in range(d))
+    return sum(math.comb(d, j) * int(_kernels.count_tuples_at_most(B, j, 1.0)) for j in range(d))
 
 
 def upper_bound(d, eps, delta=None):
     r"""Closed-form upper bound on the size of the PALM net.
 
-    .. math:: |net| ≤ (K + 2)^d - (K + 1)^d, \qquad K = ⌊ \ln(d/δ) / \ln(1+γ) ⌋.
+    .. math:: |net| ≤ (K + 2)^d - (K + 1)^d, \qquad K + 1 = |B| ≈ ⌊ \ln(d/δ) / \ln(1+γ) ⌋ + 1
 
-    Proof: in the count of :func:`net_size`, ``N_j ≤ |B|^j`` with ``|B| ≤ K + 1``, so
+    (``K + 1`` non-zero levels; the dyadic rounding of the levels can add one when
+    ``tau (1+γ)^(K+1)`` is within 2^-52 of 1).
+
+    Proof: in the count of :func:`net_size`, ``M_j ≤ |B|^j`` with ``|B| = K + 1``, so
     ``|net| ≤ Σ_{j<d} C(d, j) (K+1)^j = (K+2)^d - (K+1)^d``; this improves DESIGN.md's
     ``(K+2)^d`` by the ``(K+1)^d`` tuples without a zero level, and is exact for ``d = 2``.
 
@@ -164,7 +174,7 @@ def upper_bound(d, eps, delta=None):
     --------
     >>> from palmopt.bounds import upper_bound
     >>> upper_bound(2, 0.05), upper_bound(3, 0.05)
-    (145, 19927)
+    (145, 19441)
     """
     d = check_dim(d)
     eps, delta = check_tolerances(eps, delta)

@@ -52,7 +52,7 @@ class Net:
     >>> import palmopt
     >>> net = palmopt.cover(3, 0.05)
     >>> net
-    Net(kind='palm', d=3, eps=0.05, delta=0.05, n=17776, bound=19927)
+    Net(kind='palm', d=3, eps=0.05, delta=0.05, n=17776, bound=19441)
     >>> i = net.locate([[0.2, 0.3, 0.5]])
     >>> bool(((net.lower[i] <= [0.2, 0.3, 0.5]) & (net.lower[i] > 0)).all())
     True
