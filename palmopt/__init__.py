@@ -7,7 +7,29 @@ The public API is re-exported here; nothing heavy (torch, trl, ray) is imported 
 from oracles.base import AlignmentOracle, OracleError, Solution, as_oracle
 
 from . import bounds, nets
+from .certify import Certificate, certify
+from .executors import PoolExecutor, SerialExecutor
 from .nets import Net, cover
+from .palm import palm
+from .portfolio import Portfolio
+from .store import RunStore, StoreMismatchError
 
-__all__ = ["AlignmentOracle", "Net", "OracleError", "Solution", "as_oracle", "bounds", "cover", "nets"]
+__all__ = [
+    "AlignmentOracle",
+    "Certificate",
+    "Net",
+    "OracleError",
+    "PoolExecutor",
+    "Portfolio",
+    "RunStore",
+    "SerialExecutor",
+    "Solution",
+    "StoreMismatchError",
+    "as_oracle",
+    "bounds",
+    "certify",
+    "cover",
+    "nets",
+    "palm",
+]
 __version__ = "0.1.0"

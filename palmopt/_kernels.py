@@ -251,3 +251,39 @@ def best_value(W, VT):
         best[r] = b
         arg[r] = a
     return best, arg
+
+
+# ---------------------------------------------------------------------------------------
+# Set cover
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def greedy_cover(C):
+    """Greedy set cover of the rows of the 0/1 matrix C (n, k) by its columns.
+
+    Repeatedly takes the column that covers the most uncovered rows (lowest index on ties)
+    until every coverable row is covered.  Returns the chosen columns in order (int64).
+    """
+    n, k = C.shape
+    covered = np.zeros(n, dtype=np.bool_)
+    gain = np.zeros(k, dtype=np.int64)
+    for i in range(n):
+        for j in range(k):
+            gain[j] += C[i, j]
+    chosen = np.empty(k, dtype=np.int64)
+    m = 0
+    while True:
+        best = 0
+        for j in range(1, k):
+            if gain[j] > gain[best]:
+                best = j
+        if gain[best] == 0:
+            return chosen[:m]
+        chosen[m] = best
+        m += 1
+        for i in range(n):
+            if C[i, best] and not covered[i]:
+                covered[i] = True
+                for j in range(k):
+                    gain[j] -= C[i, j]

@@ -79,3 +79,16 @@ def best_value(W, VT, chunk=65536):
         arg[s : s + chunk] = np.argmax(S, axis=1)
         best[s : s + chunk] = S[np.arange(S.shape[0]), arg[s : s + chunk]]
     return best, arg
+
+
+def greedy_cover(C):
+    C = C.astype(bool)
+    uncovered = np.ones(C.shape[0], dtype=bool)
+    chosen = []
+    while True:
+        gain = C[uncovered].sum(axis=0)
+        if gain.size == 0 or gain.max() == 0:
+            return np.array(chosen, dtype=np.int64)
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        uncovered &= ~C[:, best]

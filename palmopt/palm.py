@@ -1,0 +1,156 @@
+r"""PALM: call the oracle at every point of the exact PALM net, then prune by set cover.
+
+Budget split (the guarantee holds against the *true* optimum).  With
+``1 - ε_1 = (1 - ε)^(1 - split)``, ``1 - ε_2 = (1 - ε)^split``, ``δ_1 = (1 - split) δ``,
+``δ_2 = split δ``, the net is built at ``(ε_1, δ_1)`` and policy ``j`` may replace the oracle's
+policy at net point ``g`` (lower corner ``l``) when ``l·V_j ≥ (1-ε_2) l·V_g - δ_2``.
+
+Proof.  Let ``w`` be covered by ``l`` (``l ≤ w``, ``w_i < (1+γ_1) l_i`` where ``w_i ≥ τ_1``) and
+let ``j`` cover ``l``.  For an exact oracle ``l·V_g = OPT(l) ≥ l·V(π_w)``, so with ``V ∈ [0,1]^d``
+
+.. math::
+    w·V_j ≥ l·V_j ≥ (1-ε_2)\, l·V(π_w) - δ_2
+        ≥ (1-ε_2)(1-ε_1)\big(OPT(w) - δ_1\big) - δ_2 ≥ (1-ε)\,OPT(w) - δ,
+
+using the rounding lemma of :func:`palmopt.cover` for the middle step.  ``prune="none"``
+needs no pruning budget: the net is then built at ``(ε, δ)`` itself.
+"""
+
+import time
+
+import numpy as np
+
+from oracles.base import checked
+
+from ._validation import check_count, check_fraction, check_tolerances
+from .executors import run_calls
+from .nets import cover
+from .portfolio import Portfolio
+from .prune import METHODS, covering_matrix, set_cover
+from .store import open_store
+
+__all__ = ["palm", "budget_split"]
+
+
+def budget_split(eps, delta, split=0.5):
+    """``(eps1, delta1, eps2, delta2)``: the net's and the pruning rule's share of (eps, delta).
+
+    Examples
+    --------
+    >>> from palmopt.palm import budget_split
+    >>> [round(x, 4) for x in budget_split(0.1, 0.1)]
+    [0.0513, 0.05, 0.0513, 0.05]
+    """
+    eps1 = 1.0 - (1.0 - eps) ** (1.0 - split)
+    eps2 = 1.0 - (1.0 - eps) ** split
+    return eps1, (1.0 - split) * delta, eps2, split * delta
+
+
+def palm(
+    oracle,
+    eps,
+    delta=None,
+    *,
+    prune="greedy",
+    split=0.5,
+    executor=None,
+    store=None,
+    progress=True,
+    max_points=1_000_000,
+):
+    r"""The PALM portfolio: oracle calls on the exact net, then set-cover pruning.
+
+    Parameters
+    ----------
+    oracle : AlignmentOracle
+        ``oracle.d`` objectives; ``oracle(w)`` returns a :class:`~oracles.base.Solution` with
+        values in [0, 1]^d (checked).
+    eps, delta : float in (0, 1)
+        Target guarantee ``w·V ≥ (1-eps) OPT(w) - delta`` for every ``w``; ``delta`` defaults
+        to ``eps``.
+    prune : {"greedy", "exact", "none"}
+        Greedy set cover, minimum set cover (integer programme), or keep every distinct policy.
+    split : float in (0, 1)
+        Share of the budget given to pruning (see the module docstring); ignored for
+        ``prune="none"``.
+    executor : None, "serial", "thread", "process" or an executor object
+    store : None, a run directory, or a :class:`~palmopt.store.RunStore`
+        Persist every result as it arrives; a rerun resumes without repeating calls.
+    progress : bool
+        Show a progress bar.
+    max_points : int
+        Refuse nets with more points (oracle calls) than this.
+
+    Returns
+    -------
+    Portfolio
+        ``info`` records the net size, the budget split, and the sizes before and after pruning.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid arguments, before the first oracle call.
+    OracleError
+        An oracle call failed; every result obtained before it is in the store.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import palmopt
+    >>> V = np.array([[1.0, 0.0], [0.9, 0.5], [0.5, 0.9], [0.0, 1.0]])
+    >>> oracle = palmopt.as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="four-points")
+    >>> p = palmopt.palm(oracle, 0.1, progress=False)
+    >>> len(p), p.n_oracle_calls
+    (2, 143)
+    >>> palmopt.certify(p, V, eps=0.1, delta=0.1).holds
+    True
+    """
+    eps, delta = check_tolerances(eps, delta)
+    if prune not in METHODS:
+        raise ValueError(f"`prune` must be one of {METHODS}; got {prune!r}.")
+    split = check_fraction(split, "split")
+    max_points = check_count(max_points, "max_points")
+    oracle = checked(oracle)
+    if prune == "none":
+        eps1, delta1, eps2, delta2 = eps, delta, 0.0, 0.0
+    else:
+        eps1, delta1, eps2, delta2 = budget_split(eps, delta, split)
+    net = cover(oracle.d, eps1, delta1, max_points=max_points)
+    params = {"method": "palm", "eps": eps, "delta": delta, "prune": prune, "split": split}
+    store = open_store(store, oracle, params)
+
+    t0 = time.perf_counter()
+    solutions, n_new = run_calls(oracle, net.points, executor=executor, store=store, progress=progress, desc="PALM")
+    t_oracle = time.perf_counter() - t0
+    V_net = np.array([s.values for s in solutions])
+
+    # distinct value vectors are interchangeable members: keep the first policy of each
+    _, first, own = np.unique(V_net, axis=0, return_index=True, return_inverse=True)
+    V = V_net[first]
+    C = covering_matrix(net.lower, own.ravel(), V, eps2, delta2)
+    chosen = set_cover(C, prune)
+    greedy_size = len(set_cover(C, "greedy")) if prune == "exact" else None
+    keep = first[chosen]
+    info = {
+        "net_size": len(net),
+        "n_new_calls": n_new,
+        "n_distinct": len(first),
+        "size_after_prune": len(chosen),
+        "greedy_size": greedy_size if greedy_size is not None else (len(chosen) if prune == "greedy" else None),
+        "eps_net": eps1,
+        "delta_net": delta1,
+        "eps_prune": eps2,
+        "delta_prune": delta2,
+        "seconds_oracle": t_oracle,
+        "seconds_total": time.perf_counter() - t0,
+    }
+    return Portfolio(
+        values=V_net[keep],
+        weights=net.points[keep],
+        policies=[solutions[i].policy for i in keep],
+        n_oracle_calls=len(net),
+        eps=eps,
+        delta=delta,
+        method="palm",
+        info=info,
+    )
