@@ -54,6 +54,9 @@ class Solution:
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
 
+    def __reduce__(self):  # pickle (process pools, run stores) without the read-only views
+        return (type(self), (np.array(self.values), self.policy, dict(self.info)))
+
     def __repr__(self):
         return f"Solution(values={np.array2string(self.values, precision=4)}, policy={type(self.policy).__name__})"
 

@@ -42,6 +42,60 @@ def _cover(args):
     return 0
 
 
+def _oracle_from(spec):
+    from oracles.registry import from_spec
+
+    return from_spec(spec["name"], **spec["args"])
+
+
+def _run(args):
+    import os
+
+    from oracles.registry import parse_args
+
+    from .palm import palm
+
+    spec = {"name": args.oracle, "args": parse_args(args.oracle_arg)}
+    oracle = _oracle_from(spec)
+    os.makedirs(args.out, exist_ok=True)
+    manifest = os.path.join(args.out, "run.json")
+    run = {"oracle": spec, "method": "palm", "eps": args.eps, "delta": args.delta, "prune": args.prune}
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            old = json.load(f)
+        if old != run:
+            raise ValueError(f"{args.out!r} holds a run with other settings ({old}); use another --out.")
+    with open(manifest, "w") as f:
+        json.dump(run, f, indent=2)
+    portfolio = palm(
+        oracle, args.eps, args.delta, prune=args.prune, executor=args.executor, store=args.out, progress=not args.quiet
+    )
+    portfolio.save(os.path.join(args.out, "portfolio"), oracle=oracle)
+    report = {"run": args.out, "size": len(portfolio), **{k: v for k, v in portfolio.info.items() if "seconds" not in k}}
+    print(json.dumps(report) if args.json else f"{portfolio!r}\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
+    return 0
+
+
+def _certify(args):
+    import os
+
+    from .certify import certify
+    from .portfolio import Portfolio
+
+    with open(os.path.join(args.run_dir, "run.json")) as f:
+        run = json.load(f)
+    oracle = _oracle_from(run["oracle"])
+    portfolio = Portfolio.load(os.path.join(args.run_dir, "portfolio"), oracle=oracle)
+    eps = run["eps"] if args.eps is None else args.eps
+    delta = (run["delta"] if run["delta"] is not None else run["eps"]) if args.delta is None else args.delta
+    cert = certify(portfolio, oracle, eps, delta)
+    if args.json:
+        print(json.dumps(cert.to_dict()))
+    else:
+        print(f"{portfolio!r}\n{cert!r}\n  worst weight: {np.round(cert.worst_weight, 4).tolist()}")
+    return 0 if cert.holds and cert.status == "ok" else 1
+
+
 def _demo(args):
     from .demo import run_demo
 
@@ -61,6 +115,25 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="write the net to this .npz file")
     p.set_defaults(func=_cover)
+
+    p = sub.add_parser("run", help="build a PALM portfolio (resumable: rerun the same command)")
+    p.add_argument("--oracle", required=True, help="a registered oracle (demo, random, many-policies) or module:factory")
+    p.add_argument("--oracle-arg", action="append", metavar="KEY=VALUE", help="argument for the oracle factory")
+    p.add_argument("--eps", type=float, required=True)
+    p.add_argument("--delta", type=float, default=None)
+    p.add_argument("--prune", choices=["greedy", "exact", "none"], default="greedy")
+    p.add_argument("--executor", choices=["serial", "thread", "process"], default="serial")
+    p.add_argument("--out", required=True, help="run directory (store, manifest, portfolio)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("certify", help="certify a run's portfolio against the oracle's exact front")
+    p.add_argument("run_dir")
+    p.add_argument("--eps", type=float, default=None, help="default: the run's eps")
+    p.add_argument("--delta", type=float, default=None, help="default: the run's delta")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_certify)
 
     p = sub.add_parser("demo", help="the main job on the embedded default instance")
     p.add_argument("--out", default="palmopt-demo", help="output directory (default: palmopt-demo)")

@@ -99,11 +99,12 @@ def run_calls(oracle, W, *, executor=None, store=None, progress=True, desc="orac
     executor = resolve_executor(executor)
     W = np.asarray(W, dtype=np.float64)
     solutions = [None] * len(W)
+    stored = {} if store is None else store.solutions()
     first = {}  # dedupe identical weights: key -> first row
     for i, w in enumerate(W):
-        first.setdefault(w.tobytes(), i)
-        if store is not None and first[w.tobytes()] == i:
-            solutions[i] = store.get(w)
+        key = w.tobytes()
+        if first.setdefault(key, i) == i:
+            solutions[i] = stored.get(key)
     todo = [i for i in first.values() if solutions[i] is None]
     bar = tqdm(total=len(first), initial=len(first) - len(todo), desc=desc, disable=not progress, leave=False)
     futures = {executor.submit(oracle, W[i]): i for i in todo}

@@ -148,7 +148,7 @@ def palm(
         values=V_net[keep],
         weights=net.points[keep],
         policies=[solutions[i].policy for i in keep],
-        n_oracle_calls=len(net),
+        n_oracle_calls=len(np.unique(net.points, axis=0)),  # distinct weights: one call each
         eps=eps,
         delta=delta,
         method="palm",

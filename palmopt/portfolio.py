@@ -3,7 +3,7 @@ a member, and persistence (a JSON manifest plus arrays)."""
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -86,6 +86,11 @@ class Portfolio:
         set_(self, "policies", policies)
         set_(self, "n_oracle_calls", len(values) if self.n_oracle_calls is None else int(self.n_oracle_calls))
         set_(self, "info", MappingProxyType(dict(self.info)))
+
+    def __reduce__(self):  # pickle without the read-only views
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["info"] = dict(self.info)
+        return (_rebuild, (type(self), state))
 
     @property
     def d(self):
@@ -201,6 +206,10 @@ class Portfolio:
             certificate=None if cert is None else Certificate.from_dict(cert),
             info=manifest["info"],
         )
+
+
+def _rebuild(cls, state):
+    return cls(**state)
 
 
 def _jsonable(obj):

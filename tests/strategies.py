@@ -37,7 +37,7 @@ def policy_values(draw, d, k_min=1, k_max=12):
     V = np.array(draw(st.lists(st.lists(unit, min_size=d, max_size=d), min_size=k, max_size=k)))
     if draw(st.booleans()):  # snap some entries to 0 or 1
         V = np.where(V < 0.2, 0.0, np.where(V > 0.8, 1.0, V))
-    return V
+    return np.where(V < 1e-9, 0.0, V)  # no sub-nanoscale rewards (an LP cannot resolve them)
 
 
 tolerances = st.floats(0.02, 0.5, allow_nan=False)
