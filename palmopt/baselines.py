@@ -10,6 +10,7 @@ from . import nets
 from ._validation import check_count, check_simplex
 from .executors import run_calls
 from .portfolio import Portfolio
+from .store import open_store
 
 __all__ = ["from_weights", "uniform", "random", "specialists"]
 
@@ -30,7 +31,8 @@ def from_weights(oracle, W, *, method="weights", executor=None, store=None, prog
     """
     oracle = checked(oracle)
     W = check_simplex(W, oracle.d)
-    solutions, _ = run_calls(oracle, W, executor=executor, store=store, progress=progress, desc=method)
+    with open_store(store, oracle, {"method": method, "weights": W.tolist()}) as run_store:
+        solutions, _ = run_calls(oracle, W, executor=executor, store=run_store, progress=progress, desc=method)
     V = np.array([s.values for s in solutions])
     keep = np.sort(np.unique(V, axis=0, return_index=True)[1])
     return Portfolio(

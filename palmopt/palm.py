@@ -117,10 +117,9 @@ def palm(
         eps1, delta1, eps2, delta2 = budget_split(eps, delta, split)
     net = cover(oracle.d, eps1, delta1, max_points=max_points)
     params = {"method": "palm", "eps": eps, "delta": delta, "prune": prune, "split": split}
-    store = open_store(store, oracle, params)
-
     t0 = time.perf_counter()
-    solutions, n_new = run_calls(oracle, net.points, executor=executor, store=store, progress=progress, desc="PALM")
+    with open_store(store, oracle, params) as run_store:
+        solutions, n_new = run_calls(oracle, net.points, executor=executor, store=run_store, progress=progress, desc="PALM")
     t_oracle = time.perf_counter() - t0
     V_net = np.array([s.values for s in solutions])
 

@@ -7,6 +7,7 @@ results are never silently mixed.  Killing the process (even with SIGKILL) loses
 calls in flight.
 """
 
+import contextlib
 import json
 import os
 import pickle
@@ -144,16 +145,23 @@ class RunStore:
         return f"RunStore({self.path!r}, n={len(self)})"
 
 
+@contextlib.contextmanager
 def open_store(store, oracle, params):
-    """``None`` | path | RunStore -> RunStore or None (a RunStore must match the oracle)."""
+    """Context manager: ``None`` | path | RunStore -> RunStore or None.
+
+    A store opened here from a path is closed on exit; a RunStore passed in stays open (and
+    must belong to the same oracle).
+    """
     if store is None:
-        return None
-    if isinstance(store, RunStore):
+        yield None
+    elif isinstance(store, RunStore):
         if store.fingerprint != oracle.fingerprint():
             raise StoreMismatchError(
                 f"the run store {store.path!r} belongs to oracle {store.fingerprint!r}, not {oracle.fingerprint()!r}."
             )
-        return store
-    if isinstance(store, (str, os.PathLike)):
-        return RunStore(os.fspath(store), oracle.fingerprint(), params)
-    raise TypeError(f"`store` must be None, a path or a RunStore; got {type(store).__name__}.")
+        yield store
+    elif isinstance(store, (str, os.PathLike)):
+        with RunStore(os.fspath(store), oracle.fingerprint(), params) as opened:
+            yield opened
+    else:
+        raise TypeError(f"`store` must be None, a path or a RunStore; got {type(store).__name__}.")
