@@ -6,7 +6,8 @@ The public API is re-exported here; nothing heavy (torch, trl, ray) is imported 
 
 from oracles.base import AlignmentOracle, OracleError, Solution, as_oracle
 
-from . import bounds, nets
+from . import baselines, bounds, nets
+from .adaptive import adaptive
 from .certify import Certificate, certify
 from .executors import PoolExecutor, SerialExecutor
 from .nets import Net, cover
@@ -24,6 +25,8 @@ __all__ = [
     "RunStore",
     "SerialExecutor",
     "Solution",
+    "adaptive",
+    "baselines",
     "StoreMismatchError",
     "as_oracle",
     "bounds",

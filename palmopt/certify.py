@@ -239,3 +239,119 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
         max_lp_gap=float(gap),
         n_lps=n_lps,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Black-box tools: corner weights of the lower envelope, the optimistic upper bound on OPT
+# ---------------------------------------------------------------------------------------
+
+
+def _envelope_members(U):
+    """Distinct rows of U that are not weakly dominated (the only ones that can define LB)."""
+    U = np.unique(U, axis=0)
+    keep = [i for i, u in enumerate(U) if not np.any(np.all(U >= u, axis=1) & np.any(U > u, axis=1))]
+    return U[keep]
+
+
+def corner_weights(V, *, tol=1e-10):
+    """Corner weights of the lower envelope ``LB(w) = max_j w·V_j`` on the simplex.
+
+    They are the vertices of the polyhedron ``{(w, s) : w ∈ Δ, s ≥ w·V_j ∀j}``, i.e. the
+    vertices of the regions where ``LB`` is linear (simplex vertices included).  Any function
+    that is convex on each such region -- ``(1-ε) UB - δ - LB`` for a convex ``UB`` -- attains
+    its maximum over the simplex at a corner weight.
+
+    ``d = 2``: closed form (pairwise intersections on the envelope).  ``d ≥ 3``: halfspace
+    intersection with Qhull (``scipy.spatial.HalfspaceIntersection``), after removing
+    duplicate and dominated vectors.
+
+    Parameters
+    ----------
+    V : array_like (k, d)
+
+    Returns
+    -------
+    ndarray (m, d)
+        Rows on the simplex, lexicographically sorted, without duplicates.
+
+    Examples
+    --------
+    >>> from palmopt.certify import corner_weights
+    >>> corner_weights([[1.0, 0.0], [0.0, 1.0]])
+    array([[0. , 1. ],
+           [0.5, 0.5],
+           [1. , 0. ]])
+    """
+    U = _envelope_members(as_matrix(V, "V"))
+    k, d = U.shape
+    if d == 1:
+        return np.ones((1, 1))
+    if d == 2:
+        slope, icept = U[:, 0] - U[:, 1], U[:, 1]  # LB(x) = max_j icept_j + slope_j x, w = (x, 1-x)
+        xs = [0.0, 1.0]
+        for i in range(k):
+            for j in range(i + 1, k):
+                if slope[i] != slope[j]:
+                    x = (icept[j] - icept[i]) / (slope[i] - slope[j])
+                    if 0.0 < x < 1.0:
+                        xs.append(x)
+        xs = np.array(xs)
+        env = (icept[None, :] + slope[None, :] * xs[:, None]).max(axis=1)
+        on = np.sum(icept[None, :] + slope[None, :] * xs[:, None] >= env[:, None] - tol, axis=1) >= 2
+        xs = xs[on | (xs == 0.0) | (xs == 1.0)]
+        W = np.c_[xs, 1.0 - xs]
+    else:
+        W = _corners_qhull(U)
+    W = np.unique(np.round(W, 12), axis=0)
+    return W / W.sum(axis=1, keepdims=True)
+
+
+def _corners_qhull(U):
+    from scipy.spatial import HalfspaceIntersection
+    from scipy.spatial import QhullError
+
+    k, d = U.shape
+    cap = float(U.max()) + 1.0
+    # coordinates y = (w_1..w_{d-1}, s); rows [A | b] mean A y + b <= 0
+    rows = [np.r_[-np.eye(d - 1)[i], 0.0, 0.0] for i in range(d - 1)]
+    rows.append(np.r_[np.ones(d - 1), 0.0, -1.0])
+    for u in U:
+        rows.append(np.r_[u[:-1] - u[-1], -1.0, u[-1]])
+    rows.append(np.r_[np.zeros(d - 1), 1.0, -cap])
+    H = np.array(rows)
+    centre = np.full(d, 1.0 / d)
+    inner = np.r_[centre[:-1], float((U @ centre).max()) + 0.5]
+    try:
+        Y = HalfspaceIntersection(H, inner).intersections
+    except QhullError:  # degenerate input: joggle, then snap the vertices back below
+        Y = HalfspaceIntersection(H, inner, qhull_options="QJ").intersections
+    Y = Y[Y[:, -1] < cap - 1e-9]
+    W = np.c_[Y[:, :-1], 1.0 - Y[:, :-1].sum(axis=1)]
+    return np.clip(W, 0.0, None)
+
+
+def upper_bound_opt(W, Q, b):
+    """The optimistic bound ``UB(w) = max {w·v : Q v ≤ b, 0 ≤ v ≤ 1}`` at each row of ``W``.
+
+    Every achievable ``v`` satisfies ``w_q·v ≤ OPT(w_q)`` at each queried ``w_q`` (rows of ``Q``,
+    with ``b_q ≥ OPT(w_q)``) and ``0 ≤ v ≤ 1``, so ``UB ≥ OPT``.  The value returned is the
+    *dual* bound recomputed with NumPy from the solver's multipliers, ``b·y + Σ max(w - Qᵀy, 0)``
+    with ``y ≥ 0`` -- an upper bound on the LP optimum by weak duality whatever the solver's
+    accuracy.  Returns ``(ub, lp_gap)`` where ``lp_gap`` is the largest distance between that
+    bound and the primal value.
+    """
+    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    Q = np.asarray(Q, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    d = W.shape[1]
+    ub = np.empty(len(W))
+    gap = 0.0
+    for i, w in enumerate(W):
+        res = linprog(-w, A_ub=Q, b_ub=b, bounds=[(0.0, 1.0)] * d, method="highs")
+        if res.status != 0:
+            ub[i], gap = float(w.sum()), np.inf  # the box alone: v ≤ 1
+            continue
+        y = np.maximum(-res.ineqlin.marginals, 0.0)
+        ub[i] = float(b @ y + np.maximum(w - Q.T @ y, 0.0).sum())
+        gap = max(gap, ub[i] - float(w @ np.clip(res.x, 0.0, 1.0)))
+    return ub, gap

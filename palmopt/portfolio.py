@@ -43,6 +43,8 @@ class Portfolio:
         for a baseline built without a target).
     method : str
         How it was built (``"palm"``, ``"adaptive"``, ``"uniform"``, ...).
+    status : str
+        ``"success"``, or why the construction stopped short (e.g. ``"budget-exhausted"``).
     certificate : Certificate or None
         Evidence carried from the construction (adaptive runs carry their black-box
         certificate); :func:`palmopt.certify` computes one against a reference front.
@@ -67,6 +69,7 @@ class Portfolio:
     eps: float = float("nan")
     delta: float = float("nan")
     method: str = "custom"
+    status: str = "success"
     certificate: Any = None
     info: Mapping[str, Any] = field(default_factory=dict)
 
@@ -100,9 +103,10 @@ class Portfolio:
         return self.values.shape[0]
 
     def __repr__(self):
+        status = "" if self.status == "success" else f", status={self.status!r}"
         return (
             f"Portfolio(method={self.method!r}, k={len(self)}, d={self.d}, eps={self.eps:.4g}, "
-            f"delta={self.delta:.4g}, n_oracle_calls={self.n_oracle_calls})"
+            f"delta={self.delta:.4g}, n_oracle_calls={self.n_oracle_calls}{status})"
         )
 
     def best_values(self, W):
@@ -159,6 +163,7 @@ class Portfolio:
         manifest = {
             "format": "palmopt.portfolio/1",
             "method": self.method,
+            "status": self.status,
             "eps": self.eps,
             "delta": self.delta,
             "n_oracle_calls": self.n_oracle_calls,
@@ -203,6 +208,7 @@ class Portfolio:
             eps=manifest["eps"],
             delta=manifest["delta"],
             method=manifest["method"],
+            status=manifest.get("status", "success"),
             certificate=None if cert is None else Certificate.from_dict(cert),
             info=manifest["info"],
         )

@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import palmopt
+from palmopt.certify import corner_weights
+
+from .slow_oracle import SlowOracle
+from .strategies import policy_values
+from .strategies_tabular import momdps
+
+
+@settings(max_examples=25)
+@given(data=st.data(), eps=st.sampled_from([0.0, 0.02, 0.1, 0.3]), delta=st.sampled_from([0.0, 0.01, 0.1]))
+def test_adaptive_is_certified_and_never_overclaims(data, eps, delta):
+    mdp = data.draw(momdps(max_states=3, max_actions=3, d_min=2, d_max=4))
+    front = mdp.reference_front()
+    p = palmopt.adaptive(mdp, eps, delta, progress=False)
+    exact = palmopt.certify(p, front, eps, delta)
+    assert p.status == "success" and p.certificate.holds
+    assert exact.holds, exact
+    # the black-box claim is never better than the truth (UB >= OPT)
+    assert p.certificate.violation >= exact.violation - 1e-9
+    assert p.certificate.delta_star >= exact.delta_star - 1e-9
+    assert p.certificate.eps_star >= exact.eps_star - 1e-9
+    assert len(p) <= p.n_oracle_calls
+
+
+@settings(max_examples=40)
+@given(d=st.integers(2, 4), data=st.data())
+def test_corner_weights_are_where_the_envelope_bends(d, data):
+    """Brute force: on a dense grid, every local maximum of a convex-per-region function
+    (here: distance to the envelope's linear pieces) sits at a corner; and each corner is a
+    point where >= d-1 independent constraints (pieces or simplex faces) are tight."""
+    V = data.draw(policy_values(d, 1, 8))
+    C = corner_weights(V)
+    assert np.allclose(C.sum(axis=1), 1) and C.min() >= 0
+    lb = (C @ V.T).max(axis=1)
+    for c, val in zip(C, lb):
+        tight_pieces = V[np.abs(V @ c - val) <= 1e-9]
+        tight_faces = np.eye(d)[c <= 1e-12]
+        # the tight constraints, as normals in the simplex's tangent space, have rank d - 1
+        normals = np.r_[tight_pieces - tight_pieces[:1], tight_faces] if len(tight_pieces) else tight_faces
+        proj = normals - normals.mean(axis=1, keepdims=True)
+        assert np.linalg.matrix_rank(proj, tol=1e-7) >= d - 1, (c, V)
+
+
+@settings(max_examples=30)
+@given(d=st.integers(2, 4), data=st.data())
+def test_worst_gap_is_attained_at_a_corner(d, data):
+    """The corner-weight principle against dense sampling: max over a fine grid of
+    OPT - LB never exceeds the max over the corner weights of LB's members."""
+    T = data.draw(policy_values(d, 2, 8))
+    U = T[: data.draw(st.integers(1, len(T)))]
+    C = corner_weights(U)
+    at_corners = ((C @ T.T).max(axis=1) - (C @ U.T).max(axis=1)).max()
+    grid = palmopt.cover(d, 0.5, {2: 0.001, 3: 0.02, 4: 0.1}[d], kind="additive").points
+    sampled = ((grid @ T.T).max(axis=1) - (grid @ U.T).max(axis=1)).max()
+    assert sampled <= at_corners + 1e-9
+
+
+def test_corner_weights_with_degenerate_inputs():
+    e = np.eye(3)
+    assert len(corner_weights(np.r_[e, e, 0.5 * e])) == 7  # duplicates and dominated rows ignored
+    C = corner_weights([[0.5, 0.5, 0.5]])
+    np.testing.assert_allclose(C, np.eye(3)[::-1])
+    # collinear: three vectors on a line
+    C = corner_weights([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])
+    assert len(C) >= 4 and np.allclose(C.sum(axis=1), 1)
+
+
+def test_budget_exhaustion_reports_status_and_best_certificate():
+    from oracles.tabular.instances import many_policies
+
+    mdp = many_policies(3, rng=0)
+    p = palmopt.adaptive(mdp, 0.0, 0.0, max_calls=10, progress=False)
+    assert p.status == "budget-exhausted" and p.n_oracle_calls == 10
+    assert not p.certificate.holds and p.certificate.violation > 0
+    curve = np.array(p.info["curve"])
+    assert curve[-1, 0] == 10 and np.all(np.diff(curve[:, 0]) > 0)
+    # the anytime certificate is sound: the true additive gap is no larger than claimed
+    exact = palmopt.certify(p, mdp.reference_front())
+    assert exact.delta_star <= p.certificate.delta_star + 1e-9
+
+
+def test_oracle_raising_mid_run_then_resume(tmp_path):
+    with pytest.raises(palmopt.OracleError):
+        palmopt.adaptive(SlowOracle(fail_at=5), 0.0, 0.0, store=str(tmp_path), progress=False)
+    oracle = SlowOracle()
+    p = palmopt.adaptive(oracle, 0.0, 0.0, store=str(tmp_path), progress=False)
+    assert oracle.calls == p.n_oracle_calls - 4
+    fresh = palmopt.adaptive(SlowOracle(), 0.0, 0.0, progress=False)
+    np.testing.assert_array_equal(p.values, fresh.values)
+    # a larger budget resumes a budget-exhausted run
+    cut = palmopt.adaptive(SlowOracle(), 0.0, 0.0, max_calls=3, store=str(tmp_path / "b"), progress=False)
+    assert cut.status == "budget-exhausted"
+    again = SlowOracle()
+    done = palmopt.adaptive(again, 0.0, 0.0, store=str(tmp_path / "b"), progress=False)
+    assert done.status == "success" and again.calls == done.n_oracle_calls - 3
+
+
+class Noisy:
+    """An exact oracle whose reported values are perturbed by at most eta_a (additive)."""
+
+    def __init__(self, mdp, eta_a, seed=0):
+        self.mdp, self.d, self.error = mdp, mdp.d, (0.0, eta_a)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, w):
+        sol = self.mdp(w)
+        noisy = np.clip(sol.values + self.rng.uniform(-1, 1, self.d) * self.error[1] / 2, 0, 1)
+        return palmopt.Solution(values=noisy, policy=sol.policy)
+
+
+def test_declared_oracle_error_is_folded_into_the_guarantee():
+    from oracles.tabular.instances import many_policies
+
+    mdp = many_policies(3, rng=1)
+    front = mdp.reference_front()
+    oracle = Noisy(mdp, eta_a=0.02)
+    p = palmopt.adaptive(oracle, 0.05, 0.05, progress=False)
+    assert p.certificate.holds
+    # the members' *reported* values satisfy the guarantee against the true front
+    assert palmopt.certify(p, front, 0.05, 0.05).holds
+    with pytest.raises(ValueError, match="tighter than the oracle's declared error"):
+        palmopt.adaptive(oracle, 0.05, 0.001, progress=False)
+
+
+def test_batches_certify_too():
+    from oracles.tabular.instances import many_policies
+
+    mdp = many_policies(3, rng=2)
+    p1 = palmopt.adaptive(mdp, 0.02, 0.0, progress=False)
+    p4 = palmopt.adaptive(mdp, 0.02, 0.0, batch=4, progress=False)
+    assert p4.certificate.holds and palmopt.certify(p4, mdp.reference_front(), 0.02).holds
+    assert p4.info["rounds"] < p1.info["rounds"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"eps": -0.1}, ValueError, "`eps` must be in"),
+        ({"eps": 0.1, "batch": 0}, ValueError, "`batch` must be >= 1"),
+        ({"eps": 0.1, "max_calls": 0}, ValueError, "`max_calls` must be >= 1"),
+        ({"eps": 0.1, "eta": (0.1,)}, ValueError, "`eta` must be a pair"),
+    ],
+)
+def test_bad_input(kwargs, exc, match):
+    oracle = SlowOracle()
+    with pytest.raises(exc, match=match):
+        palmopt.adaptive(oracle, progress=False, **kwargs)
+    assert oracle.calls == 0
