@@ -77,6 +77,9 @@ class OracleError(RuntimeError):
         super().__init__(message)
         self.weight = None if weight is None else np.array(weight, dtype=np.float64)
 
+    def __reduce__(self):  # picklable across process pools and Ray workers
+        return (type(self), (self.args[0], self.weight))
+
 
 def _fmt(w):
     return np.array2string(np.asarray(w, dtype=float), precision=6, separator=", ")

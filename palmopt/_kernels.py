@@ -99,6 +99,9 @@ def _tuples_at_most(B, P, j, c):
 def count_tuples_at_most(B, j, c):
     """Number of ordered j-tuples of the ascending positive values ``B`` with sum <= ``c``.
 
+    Sums are formed in another order than a left-to-right loop would, so the count is exact
+    when every partial sum is an exact float (the dyadic PALM levels guarantee it).
+
     Time O(|B|^max(2, j - 2)), memory O(|B|^2) (O(1) for j <= 3): two-pointer counts over
     B for j <= 3; for j >= 4 recursion on the first j - 4 entries and a two-pointer
     count over the sorted pair sums for the last four.

@@ -57,6 +57,7 @@ def palm(
     store=None,
     progress=True,
     max_points=1_000_000,
+    lazy=False,
 ):
     r"""The PALM portfolio: oracle calls on the exact net, then set-cover pruning.
 
@@ -80,6 +81,12 @@ def palm(
         Show a progress bar.
     max_points : int
         Refuse nets with more points (oracle calls) than this.
+    lazy : bool
+        Walk the net but call the oracle only where the optimistic bound ``UB ≥ OPT`` (see
+        :mod:`palmopt.adaptive`) cannot already vouch for the point: a net point ``l`` is skipped
+        when some member has ``l·u ≥ (1-ε_2) UB(l) - δ_2``, which is all the proof needs; the
+        pruning then uses the bound recorded for each skipped point.  Same guarantee, far fewer
+        calls.
 
     Returns
     -------
@@ -101,7 +108,7 @@ def palm(
     >>> oracle = palmopt.as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="four-points")
     >>> p = palmopt.palm(oracle, 0.1, progress=False)
     >>> len(p), p.n_oracle_calls
-    (2, 143)
+    (2, 141)
     >>> palmopt.certify(p, V, eps=0.1, delta=0.1).holds
     True
     """
@@ -116,20 +123,28 @@ def palm(
     else:
         eps1, delta1, eps2, delta2 = budget_split(eps, delta, split)
     net = cover(oracle.d, eps1, delta1, max_points=max_points)
-    params = {"method": "palm", "eps": eps, "delta": delta, "prune": prune, "split": split}
+    params = {"method": "palm", "eps": eps, "delta": delta, "prune": prune, "split": split, "lazy": bool(lazy)}
     t0 = time.perf_counter()
     with open_store(store, oracle, params) as run_store:
-        solutions, n_new = run_calls(oracle, net.points, executor=executor, store=run_store, progress=progress, desc="PALM")
+        if lazy:
+            called, solutions, opt_bound, n_new = _lazy_walk(oracle, net, eps2, delta2, executor, run_store, progress)
+        else:
+            solutions, n_new = run_calls(
+                oracle, net.points, executor=executor, store=run_store, progress=progress, desc="PALM"
+            )
+            called, opt_bound = np.arange(len(net)), None
     t_oracle = time.perf_counter() - t0
-    V_net = np.array([s.values for s in solutions])
+    V_called = np.array([s.values for s in solutions])
 
     # distinct value vectors are interchangeable members: keep the first policy of each
-    _, first, own = np.unique(V_net, axis=0, return_index=True, return_inverse=True)
-    V = V_net[first]
-    C = covering_matrix(net.lower, own.ravel(), V, eps2, delta2)
+    _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
+    own = np.full(len(net), -1)
+    own[called] = inverse.ravel()
+    C = covering_matrix(net.lower, own, V_called[first], eps2, delta2, opt_bound)
     chosen = set_cover(C, prune)
     greedy_size = len(set_cover(C, "greedy")) if prune == "exact" else None
     keep = first[chosen]
+    n_calls = len(np.unique(net.points[called], axis=0))  # distinct weights: one call each
     info = {
         "net_size": len(net),
         "n_new_calls": n_new,
@@ -144,12 +159,93 @@ def palm(
         "seconds_total": time.perf_counter() - t0,
     }
     return Portfolio(
-        values=V_net[keep],
-        weights=net.points[keep],
+        values=V_called[keep],
+        weights=net.points[called[keep]],
         policies=[solutions[i].policy for i in keep],
-        n_oracle_calls=len(np.unique(net.points, axis=0)),  # distinct weights: one call each
+        n_oracle_calls=n_calls,
         eps=eps,
         delta=delta,
         method="palm",
         info=info,
     )
+
+
+def _walk_order(points):
+    """Lazy walk order: the net points nearest to the vertices first, then a seeded shuffle."""
+    d = points.shape[1]
+    first = [int(np.argmax(points[:, i])) for i in range(d)]
+    rest = np.random.default_rng(0).permutation(len(points))
+    seen = set(first)
+    return np.array(first + [i for i in rest if i not in seen])
+
+
+#: Safety margin added to the vertex-enumeration bound (Qhull's vertices are accurate to ~1e-14).
+VERTEX_MARGIN = 1e-9
+
+
+def _bound_vertices(Q, b):
+    """Vertices of ``{v : Q v ≤ b, 0 ≤ v ≤ 1}``, so that ``UB(l) = max_vertex l·v``; ``None`` when
+    the polytope is flat (some ``b_q = 0``) or Qhull fails (callers then use the LP)."""
+    from scipy.spatial import HalfspaceIntersection, QhullError
+
+    d = Q.shape[1]
+    H = np.r_[np.c_[Q, -b], np.c_[-np.eye(d), np.zeros(d)], np.c_[np.eye(d), -np.ones(d)]]
+    inner = np.full(d, min(0.5, 0.5 * float(b.min()) / max(float(Q.sum(axis=1).max()), 1e-300)))
+    if not np.all(H[:, :-1] @ inner + H[:, -1] < 0):
+        return None
+    try:
+        return HalfspaceIntersection(H, inner).intersections
+    except QhullError:
+        return None
+
+
+def _lazy_walk(oracle, net, eps2, delta2, executor, store, progress, block=4096):
+    """Call the oracle only at net points the optimistic bound cannot vouch for.
+
+    ``UB`` is the support function of ``{v : Q v ≤ b, 0 ≤ v ≤ 1}``: with its vertices enumerated
+    (Qhull) it is one matrix product per block of points.  Points are vouched for in blocks;
+    the rest, one by one in walk order, with the bound updated after each oracle call.
+    """
+    from tqdm.auto import tqdm
+
+    from .certify import upper_bound_opt
+
+    L = net.lower
+    opt_bound = np.full(len(net), np.nan)
+    called, solutions, Q, V = [], [], [], []
+
+    def vouch(idx):
+        """Bounds on OPT at the points ``idx`` and whether some member meets them."""
+        Qa, Va = np.array(Q), np.array(V)
+        b = np.einsum("ij,ij->i", Qa, Va)
+        have = (L[idx] @ Va.T).max(axis=1)
+        verts = _bound_vertices(Qa, b)
+        if verts is None:
+            bound = upper_bound_opt(L[idx], Qa, b)[0]  # dual-verified LP bound, one LP per point
+        else:
+            bound = (L[idx] @ verts.T).max(axis=1) + VERTEX_MARGIN
+        return bound, have >= (1.0 - eps2) * bound - delta2
+
+    order = _walk_order(net.points)
+    bar = tqdm(total=len(order), desc="lazy PALM", disable=not progress, leave=False)
+    for start in range(0, len(order), block):
+        chunk = order[start : start + block]
+        todo = chunk
+        if Q:
+            bound, ok = vouch(chunk)
+            opt_bound[chunk[ok]] = bound[ok]
+            todo = chunk[~ok]
+        for g in todo:
+            if Q:
+                bound, ok = vouch(np.array([g]))
+                if ok[0]:
+                    opt_bound[g] = bound[0]
+                    continue
+            sol, _ = run_calls(oracle, net.points[g][None, :], executor=executor, store=store, progress=False)
+            called.append(g)
+            solutions.append(sol[0])
+            Q.append(net.points[g])
+            V.append(sol[0].values)
+        bar.update(len(chunk))
+    bar.close()
+    return np.array(called), solutions, opt_bound, len(called)

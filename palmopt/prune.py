@@ -18,18 +18,23 @@ __all__ = ["covering_matrix", "set_cover", "METHODS"]
 METHODS = ("greedy", "exact", "none")
 
 
-def covering_matrix(lower, own, V, eps2, delta2, chunk=20000):
+def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000):
     """0/1 matrix (n, k): does policy ``j`` (row of ``V``) cover net point ``g``?
 
     ``lower`` (n, d) are the net's lower corners and ``own`` (n,) the row of ``V`` that the
-    oracle returned at each of them, so ``l_g·V[own[g]] = OPT(l_g)`` for an exact oracle.
-    Every point is covered by its own policy (the products come from one matrix product).
+    oracle returned at each of them, so ``l_g·V[own[g]] = OPT(l_g)`` for an exact oracle; such
+    a point is covered by its own policy (the products come from one matrix product).  Points
+    the oracle was not called at (``own < 0``, lazy PALM) use ``opt_bound[g] ≥ OPT(l_g)``.
     """
     n = lower.shape[0]
     C = np.empty((n, V.shape[0]), dtype=np.uint8)
     for s in range(0, n, chunk):
         S = lower[s : s + chunk] @ V.T
-        need = (1.0 - eps2) * S[np.arange(S.shape[0]), own[s : s + chunk]] - delta2
+        o = own[s : s + chunk]
+        opt = S[np.arange(S.shape[0]), np.maximum(o, 0)]
+        if opt_bound is not None:
+            opt = np.where(o >= 0, opt, opt_bound[s : s + chunk])
+        need = (1.0 - eps2) * opt - delta2
         C[s : s + chunk] = S >= need[:, None]
     return C
 

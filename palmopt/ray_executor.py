@@ -10,20 +10,26 @@ never touch the store.
 Ray is an optional dependency (``pip install "palmopt[ray]"``): it is imported when a
 :class:`RayExecutor` is made, never when :mod:`palmopt` is imported.
 
-Cancellation.  Each task first asks a small per-executor actor (the *gate*) whether it may
-start; :meth:`_RayFuture.cancel` asks the same actor to withdraw it.  The actor answers both
-in one order, so ``future.cancel()`` has the meaning it has for
-:class:`concurrent.futures.ThreadPoolExecutor`: it returns True, and the oracle is never
-called, for a task that has not started (Ray also drops it from its queue with
-``ray.cancel``), and False for one that has started, which runs to completion (retries
-included) and delivers its result.  This is what :func:`~palmopt.executors.run_calls`
-relies on after a failure: pending calls are cancelled, running ones are awaited and
-persisted.  A plain ``ray.cancel`` would instead interrupt running tasks and lose their work.
+Slots and cancellation.  The executor hands a call to Ray only when a slot is free: at most
+``max_in_flight`` calls are in Ray at a time, by default as many as the cluster's CPUs (or
+GPUs) can run at once, re-read every few seconds so that an autoscaling cluster is used as
+it grows.  The others wait in the driver, so ``future.cancel()`` means what it means for
+:class:`concurrent.futures.ThreadPoolExecutor`: True, and the oracle is never called, for a
+call still waiting (``future.running()`` is False); False for a call handed to Ray, which
+runs to completion (retries included) and delivers its result.  This is what
+:func:`~palmopt.executors.run_calls` relies on after a failure: calls not started are
+cancelled, running ones are awaited and persisted.  palmopt never calls ``ray.cancel``, which
+would interrupt running calls and lose their work.  The window also keeps Ray's queue and
+object store small when a net has a million points.
 """
 
+import collections
 import concurrent.futures as cf
+import functools
+import math
 import numbers
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 
@@ -34,8 +40,8 @@ _RAY_MISSING = (
     "`pip install \"palmopt[ray]\"` (or `pip install ray`)."
 )
 
-_CANCELLED = "CANCELLED"  # concurrent.futures' state name for a cancelled, not yet notified future
-
+#: Seconds between two readings of the cluster's size (default ``max_in_flight``).
+_RESIZE_SECONDS = 5.0
 #: How deep the cause chain of a remote exception is carried back to the driver.
 _MAX_CHAIN = 8
 
@@ -55,7 +61,7 @@ class RayExecutor:
     ----------
     num_cpus, num_gpus : float >= 0, default 1 and 0
         Resources that Ray reserves for each call (fractions allowed); ``num_gpus=1`` gives
-        every call a GPU of its own (``CUDA_VISIBLE_DEVICES`` is set for the task).
+        every call a GPU of its own (Ray sets ``CUDA_VISIBLE_DEVICES`` for the task).
     max_retries : int >= 0, default 2
         How many times Ray reruns a failed call before reporting the failure: always after a
         system failure (the worker or its node died), and after an exception raised by the
@@ -68,10 +74,13 @@ class RayExecutor:
         :class:`~oracles.base.OracleError` itself to also retry invalid results.
     address : str, optional
         The cluster to connect to (``"auto"``, ``"ray://head:10001"``, ...) when Ray is not
-        initialised yet; by default ``ray.init()`` starts or finds a local instance (it
-        honours ``RAY_ADDRESS``).
+        initialised yet; by default ``ray.init()`` starts a local instance (or joins the one
+        that ``RAY_ADDRESS`` names).
     init_kwargs : dict, optional
         Further keyword arguments for ``ray.init`` (``runtime_env``, ``num_cpus``, ...).
+    max_in_flight : int >= 1, optional
+        At most this many calls in Ray at a time (see Notes); by default as many as the
+        cluster can run at once, ``min(CPUs / num_cpus, GPUs / num_gpus)``.
 
     Raises
     ------
@@ -89,10 +98,15 @@ class RayExecutor:
     the workers must be able to import its module (install the package on the cluster, or
     ship it with ``init_kwargs={"runtime_env": {"py_modules": [...]}}``).
 
+    Calls wait in the driver until one of ``max_in_flight`` slots is free, so that
+    ``future.cancel()`` withdraws exactly the calls not yet started (see the module
+    docstring).  A ``max_in_flight`` larger than what the cluster can run only lets some
+    calls wait in Ray's queue instead, where they can no longer be withdrawn.
+
     Exceptions reach the driver as themselves (not as ``RayTaskError``), with their cause
     chain and the remote traceback as a note, so a failing call is reported by
     :func:`~palmopt.executors.run_calls` as an :class:`~oracles.base.OracleError` naming its
-    weight, exactly as with the serial executor.  See the module docstring for cancellation.
+    weight, exactly as with the serial executor.
 
     Examples
     --------
@@ -104,15 +118,19 @@ class RayExecutor:
     """
 
     def __init__(
-        self, num_cpus=1, num_gpus=0, max_retries=2, retry_exceptions=True, address=None, init_kwargs=None
+        self,
+        num_cpus=1,
+        num_gpus=0,
+        max_retries=2,
+        retry_exceptions=True,
+        address=None,
+        init_kwargs=None,
+        *,
+        max_in_flight=None,
     ):
         self.num_cpus = _check_resource(num_cpus, "num_cpus")
         self.num_gpus = _check_resource(num_gpus, "num_gpus")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, numbers.Integral):
-            raise TypeError(f"`max_retries` must be an integer; got {max_retries!r} of type {type(max_retries).__name__}.")
-        if max_retries < 0:
-            raise ValueError(f"`max_retries` must be >= 0; got {max_retries}.")
-        self.max_retries = int(max_retries)
+        self.max_retries = _check_int(max_retries, "max_retries", 0)
         self.retry_exceptions = _check_retry_exceptions(retry_exceptions)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"`address` must be None or a string; got {type(address).__name__}.")
@@ -122,55 +140,60 @@ class RayExecutor:
         if init_kwargs is not None and "address" in init_kwargs:
             raise ValueError("give the cluster as `address=`, not inside `init_kwargs`.")
         self.init_kwargs = dict(init_kwargs or {})
+        self.max_in_flight = None if max_in_flight is None else _check_int(max_in_flight, "max_in_flight", 1)
         self._ray = _import_ray()
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()  # guards everything below
         self._owns_ray = False
-        self._job = None  # the Ray job (driver connection) that the gate and the cached callable belong to
-        self._gate = None
+        self._job = None  # the Ray job (driver connection) that the task and the cached callable belong to
         self._task = None
         self._fn = self._fn_ref = None
-        self._next_key = 0
+        self._waiting = collections.deque()  # calls not yet handed to Ray
+        self._in_flight = 0
         self._outstanding = set()
+        self._slots, self._slots_read = 1, -math.inf
+        self._dispatcher = None
 
     # -- the executor interface ------------------------------------------------------------
     def submit(self, fn, /, *args, **kwargs):
-        """Launch ``fn(*args, **kwargs)`` as a Ray task; returns a :class:`concurrent.futures.Future`."""
+        """Queue ``fn(*args, **kwargs)`` for a Ray task; returns a :class:`concurrent.futures.Future`."""
         if not callable(fn):
             raise TypeError(f"`fn` must be callable; got {type(fn).__name__}.")
-        with self._lock:
+        with self._cond:
             self._connect()
             if fn is not self._fn:
                 self._fn, self._fn_ref = fn, self._ray.put(fn)
-            key, self._next_key = self._next_key, self._next_key + 1
-            ref = self._task.remote(self._gate, key, self._fn_ref, args, kwargs, self.retry_exceptions)
-            future = _RayFuture(self, ref, self._gate, key)
-            self._outstanding.add(future)
-        future.add_done_callback(self._forget)
-        return future
+            call = _Call((self._task, self._fn_ref, args, kwargs))
+            self._waiting.append(call)
+            self._outstanding.add(call)
+            if self._dispatcher is None:
+                self._dispatcher = threading.Thread(target=self._dispatch, name="palmopt-ray-dispatch", daemon=True)
+                self._dispatcher.start()
+            self._cond.notify_all()
+        call.add_done_callback(self._forget)
+        return call
 
     def as_completed(self, futures):
         """Yield ``futures`` as they complete (or are cancelled)."""
         return cf.as_completed(futures)
 
     def shutdown(self, wait=True, cancel_futures=False):
-        """Stop: optionally cancel the calls not yet started, wait for the others, and
-        disconnect from Ray if this executor initialised it."""
-        with self._lock:
-            outstanding = list(self._outstanding)
+        """Optionally cancel the calls not yet started, optionally wait for the others, and
+        disconnect from Ray if this executor initialised it.  A later :meth:`submit` starts
+        afresh."""
+        with self._cond:
+            waiting, outstanding = list(self._waiting), list(self._outstanding)
         if cancel_futures:
-            for future in outstanding:
-                future.cancel()
+            for call in waiting:
+                call.cancel()
         if wait:
             cf.wait(outstanding)
-        with self._lock:
-            ray = self._ray
-            if ray.is_initialized() and self._gate is not None and self._job == _job_id(ray):
-                ray.kill(self._gate)
-            self._gate = self._task = self._job = None
+        with self._cond:
+            self._task = self._job = None
             self._fn = self._fn_ref = None
-            if self._owns_ray and ray.is_initialized():
-                ray.shutdown()
-            self._owns_ray = False
+            self._slots_read = -math.inf
+            owned, self._owns_ray = self._owns_ray, False
+        if owned and self._ray.is_initialized():
+            self._ray.shutdown()
 
     def __enter__(self):
         return self
@@ -179,132 +202,139 @@ class RayExecutor:
         self.shutdown()
 
     def __repr__(self):
+        extra = "" if self.max_in_flight is None else f", max_in_flight={self.max_in_flight}"
         return (
             f"RayExecutor(num_cpus={self.num_cpus:g}, num_gpus={self.num_gpus:g}, max_retries={self.max_retries}, "
-            f"retry_exceptions={_retry_repr(self.retry_exceptions)}, address={self.address!r})"
+            f"retry_exceptions={_retry_repr(self.retry_exceptions)}, address={self.address!r}{extra})"
         )
 
-    # -- machinery -------------------------------------------------------------------------
+    # -- machinery (``self._cond`` held where noted) ---------------------------------------
     def _connect(self):
-        """Initialise Ray if needed; (re)make the gate and the task for the current job."""
+        """Initialise Ray if needed; (re)make the remote task for the current job.  Lock held."""
         ray = self._ray
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_kwargs)
             self._owns_ray = True
-        job = _job_id(ray)
+        job = ray.get_runtime_context().get_job_id()
         if job != self._job:  # first use, or Ray was restarted under us: nothing old is valid
-            self._gate = ray.remote(_Gate).options(num_cpus=0).remote()
             self._fn = self._fn_ref = None
+            self._slots_read = -math.inf
             self._job = job
         if self._task is None:
-            retry = self.retry_exceptions
             self._task = ray.remote(_run_call).options(
                 num_cpus=self.num_cpus,
                 num_gpus=self.num_gpus,
                 max_retries=self.max_retries,
-                retry_exceptions=[_RetryableFailure] if retry else False,
+                retry_exceptions=[_RetryableFailure] if self.retry_exceptions else False,
             )
 
-    def _withdraw(self, key):
-        """Ask the gate to withdraw call ``key``: True if it had not started (it never will)."""
+    def _free_slot(self):
+        """Whether another call may be handed to Ray now.  Lock held."""
+        if self.max_in_flight is not None:
+            return self._in_flight < self.max_in_flight
+        now = time.monotonic()
+        if now - self._slots_read > _RESIZE_SECONDS:
+            total = self._ray.cluster_resources()
+            slots = math.inf
+            for need, have in ((self.num_cpus, total.get("CPU", 0.0)), (self.num_gpus, total.get("GPU", 0.0))):
+                if need > 0:
+                    slots = min(slots, math.floor(have / need + 1e-9))
+            self._slots, self._slots_read = max(slots, 1), now
+        return self._in_flight < self._slots
+
+    def _dispatch(self):
+        """The dispatcher thread: hands waiting calls to Ray as slots free up; ends when none
+        wait.  If Ray itself fails (it was shut down, say), the waiting calls fail with it."""
         try:
-            return self._ray.get(self._gate.cancel.remote(key))
-        except self._ray.exceptions.RayError:  # the gate is gone: let the call run
-            return False
+            self._dispatch_waiting()
+        except BaseException as exc:  # noqa: BLE001 - handed to the callers through the futures
+            with self._cond:
+                stranded = list(self._waiting)
+                self._waiting.clear()
+                self._dispatcher = None
+            for call in stranded:
+                if call.claim():
+                    call.set_exception(exc)
 
-    def _forget(self, future):
-        with self._lock:
-            self._outstanding.discard(future)
+    def _dispatch_waiting(self):
+        while True:
+            with self._cond:
+                while True:
+                    if not self._waiting:
+                        self._dispatcher = None
+                        return
+                    if self._waiting[0].cancelled() or self._free_slot():
+                        break
+                    self._cond.wait(timeout=_RESIZE_SECONDS)
+                call = self._waiting.popleft()
+                if not call.claim():  # cancelled while waiting
+                    continue
+                self._in_flight += 1
+            task, fn_ref, args, kwargs = call.payload
+            call.payload = None
+            try:
+                ref = task.remote(fn_ref, args, kwargs, self.retry_exceptions)
+                ref.future().add_done_callback(functools.partial(self._deliver, call))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                self._release()
+                call.set_exception(exc)
 
-
-class _RayFuture(cf.Future):
-    """A :class:`concurrent.futures.Future` fed by a Ray ``ObjectRef``; :meth:`cancel`
-    withdraws the task if it has not started (see the module docstring)."""
-
-    def __init__(self, executor, ref, gate, key):
-        super().__init__()
-        self._executor, self._ref, self._gate, self._key = executor, ref, gate, key
-        self._cancelling = False
-        self._cancel_lock = threading.Lock()
-        ref.future().add_done_callback(self._deliver)
-
-    def cancel(self):
-        if self.done():
-            return self.cancelled()
-        self._cancelling = True
-        if not self._executor._withdraw(self._key):  # it has started: it runs to completion
-            self._cancelling = False
-            return False
-        self._executor._ray.cancel(self._ref)  # drop it from Ray's queue (it would only return _Skipped)
-        return self._mark_cancelled()
-
-    def _mark_cancelled(self):
-        with self._cancel_lock:
-            if not cf.Future.cancel(self):
-                return False
-            if self._state == _CANCELLED:
-                self.set_running_or_notify_cancel()  # wakes as_completed/wait
-            return True
-
-    def _deliver(self, inner):
-        """Ray's completion callback: copy the outcome (the original exception, not Ray's wrapper)."""
-        ray = self._executor._ray
+    def _deliver(self, call, inner):
+        """Ray's completion callback: free the slot, then pass on the outcome (the original
+        exception, not Ray's wrapper)."""
+        self._release()
         exc = inner.exception()
         if exc is None:
-            value = inner.result()
-            if isinstance(value, _Skipped):
-                self._mark_cancelled()
-                return
-            outcome = (cf.Future.set_result, value)
-        else:
-            if self._cancelling and isinstance(exc, ray.exceptions.TaskCancelledError):
-                self._mark_cancelled()
-                return
-            cause = getattr(exc, "cause", None) if isinstance(exc, ray.exceptions.RayTaskError) else None
-            if isinstance(cause, _RemoteFailure):
+            call.set_result(inner.result())
+            return
+        cause = getattr(exc, "cause", None) if isinstance(exc, self._ray.exceptions.RayTaskError) else None
+        if isinstance(cause, _RemoteFailure):
+            try:
                 exc = cause.original()
-            outcome = (cf.Future.set_exception, exc)
-        self._ref = None  # the result now lives here; let Ray free its copy
-        try:
-            outcome[0](self, outcome[1])
-        except cf.InvalidStateError:  # cancelled meanwhile
-            pass
+            except Exception:  # noqa: BLE001 - cannot be rebuilt here: Ray's error carries the traceback
+                pass
+        call.set_exception(exc)
+
+    def _release(self):
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _forget(self, call):
+        with self._cond:
+            self._outstanding.discard(call)
+
+
+class _Call(cf.Future):
+    """One call: waiting in the driver (PENDING), handed to Ray (RUNNING), or done."""
+
+    def __init__(self, payload):
+        super().__init__()
+        self.payload = payload
+
+    def cancel(self):
+        if not super().cancel():
+            return False
+        with self._condition:  # wake as_completed/wait now, not when the dispatcher reaches it
+            if self._state == _CANCELLED:
+                self.set_running_or_notify_cancel()
+        return True
+
+    def claim(self):
+        """PENDING -> RUNNING (True), or make sure waiters know it was cancelled (False)."""
+        with self._condition:  # a reentrant lock: cancel() and claim() are atomic to each other
+            if self._state == _CANCELLED_AND_NOTIFIED:
+                return False
+            return self.set_running_or_notify_cancel()
+
+
+# concurrent.futures' states of a cancelled future before and after its waiters are notified
+_CANCELLED, _CANCELLED_AND_NOTIFIED = "CANCELLED", "CANCELLED_AND_NOTIFIED"
 
 
 # -- inside the workers --------------------------------------------------------------------
-class _Gate:
-    """Decides, in one order, whether each call starts or is withdrawn (a Ray actor)."""
-
-    def __init__(self):
-        self.started, self.withdrawn = set(), set()
-
-    def start(self, key):
-        if key in self.withdrawn:
-            return False
-        self.started.add(key)
-        return True
-
-    def cancel(self, key):
-        if key in self.started:
-            return False
-        self.withdrawn.add(key)
-        return True
-
-
-class _Skipped:
-    """What a task returns when it was withdrawn before it started."""
-
-
-def _run_call(gate, key, fn, args, kwargs, retry_exceptions):
-    """The Ray task: ask the gate, call ``fn``, ship a failure back in a portable form."""
-    import ray
-
-    try:
-        go = ray.get(gate.start.remote(key))
-    except ray.exceptions.RayError:  # the gate is gone: nobody can withdraw this call any more
-        go = True
-    if not go:
-        return _Skipped()
+def _run_call(fn, args, kwargs, retry_exceptions):
+    """The Ray task: call ``fn``; ship a failure back in a portable form."""
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
@@ -386,8 +416,12 @@ def _rebuild_exception(cls, args, state):
 
 
 # -- small helpers -------------------------------------------------------------------------
-def _job_id(ray):
-    return ray.get_runtime_context().get_job_id()
+def _check_int(n, name, low):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {n!r} of type {type(n).__name__}.")
+    if n < low:
+        raise ValueError(f"`{name}` must be >= {low}; got {n}.")
+    return int(n)
 
 
 def _check_resource(x, name):
