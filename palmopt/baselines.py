@@ -1,5 +1,6 @@
 """Baseline portfolios, each a :class:`~palmopt.portfolio.Portfolio`: one oracle call per
-given weight (the PALM paper's equal-size uniform and random weights, and the d specialists).
+given weight (the PALM paper's equal-size uniform and random weights, and the d specialists),
+and Optimistic Linear Support with an additive stopping rule (the multi-objective RL standard).
 """
 
 import numpy as np
@@ -12,7 +13,7 @@ from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store
 
-__all__ = ["from_weights", "uniform", "random", "specialists"]
+__all__ = ["from_weights", "uniform", "random", "specialists", "ols"]
 
 
 def from_weights(oracle, W, *, method="weights", executor=None, store=None, progress=False):
@@ -58,3 +59,29 @@ def random(oracle, k, rng=None, **kwargs):
 def specialists(oracle, **kwargs):
     """The ``d`` extreme weights: one specialist per objective."""
     return from_weights(oracle, np.eye(oracle.d), method="specialists", **kwargs)
+
+
+def ols(oracle, delta, **kwargs):
+    """Optimistic Linear Support (Roijers, Whiteson & Oliehoek, 2015) with an additive stop.
+
+    Queries the corner weight with the largest optimistic improvement until every corner is
+    within ``delta`` (``eps = 0``) and keeps every policy found (no pruning): the MORL
+    literature's ε-CCS.  It runs on the engine of :func:`palmopt.adaptive`, whose optimistic
+    LP also uses the reward box ``[0, 1]^d``; ``bench/bench_portfolios.py`` compares it with
+    morl-baselines' own ``LinearSupport``.
+    """
+    from .adaptive import adaptive
+
+    p = adaptive(oracle, 0.0, delta, prune=False, progress=kwargs.pop("progress", False), **kwargs)
+    return Portfolio(
+        values=p.values,
+        weights=p.weights,
+        policies=p.policies,
+        n_oracle_calls=p.n_oracle_calls,
+        eps=0.0,
+        delta=p.delta,
+        method="ols",
+        status=p.status,
+        certificate=p.certificate,
+        info=p.info,
+    )

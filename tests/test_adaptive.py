@@ -151,3 +151,23 @@ def test_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         palmopt.adaptive(oracle, progress=False, **kwargs)
     assert oracle.calls == 0
+
+
+@settings(max_examples=25)
+@given(data=st.data())
+def test_ccs_is_the_reference_front(data):
+    mdp = data.draw(momdps(max_states=3, max_actions=3, d_min=2, d_max=4, ties=False))
+    ccs, front = mdp.ccs(), mdp.reference_front()
+    # every CCS vector is a front vector, and the CCS's envelope is OPT (no gap anywhere)
+    assert all(np.abs(front - c).max(axis=1).min() <= 1e-9 for c in ccs)
+    assert palmopt.certify(ccs, front).delta_star <= 1e-9
+    assert len(ccs) == len(front)
+
+
+def test_ols_baseline_meets_its_additive_target():
+    from oracles.tabular.instances import many_policies
+
+    mdp = many_policies(3, rng=0)
+    p = palmopt.baselines.ols(mdp, 0.05)
+    assert p.method == "ols" and p.eps == 0.0
+    assert palmopt.certify(p, mdp.reference_front(), 0.0, 0.05).holds
