@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"  # the CPU build (a plain `torch` would pull a CUDA build)
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
@@ -16,7 +17,8 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/palmopt demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m slow
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[bench]"
