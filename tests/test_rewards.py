@@ -1,0 +1,283 @@
+"""oracles.rewards: the maps into [0, 1], the checks on reward output, distinct-n; and that the
+``llm`` extra stays optional (importing oracles.rlhf imports no torch)."""
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oracles.rewards import (
+    GSM8K_FORMAT,
+    AnswerCorrectness,
+    Brevity,
+    Coverage,
+    FormatCompliance,
+    RewardFunctionError,
+    check_reward_output,
+    completion_text,
+    distinct_n,
+    extract_final_answer,
+    member_distinct_n,
+    reward_name,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+words = st.lists(st.sampled_from(["a", "b", "c", "d", "x"]), max_size=12).map(" ".join)
+
+
+# -- brevity ----------------------------------------------------------------------------
+
+
+def test_brevity_map():
+    r = Brevity(4)
+    assert r(["p"] * 4, ["", "a", "a b c d", "a b c d e f"]) == [1.0, 0.75, 0.0, 0.0]
+    assert Brevity(4, power=2)(["p"], ["a b"]) == [0.75]
+    assert Brevity(10, unit="chars")(["p"], ["abcde"]) == [0.5]
+    assert Brevity(4, unit="tokens")(["p", "p"], ["x", "y"], completion_ids=[[5], [5, 6, 1]]) == [0.75, 0.25]
+
+
+def test_brevity_tokens_need_ids():
+    with pytest.raises(KeyError, match="brevity.*completion_ids"):
+        Brevity(4, unit="tokens")(["p"], ["a"])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_length": 0}, {"max_length": 2.5}, {"max_length": 3, "power": 0}, {"max_length": 3, "unit": "bytes"}],
+)
+def test_brevity_rejects_bad_parameters(kwargs):
+    with pytest.raises(ValueError):
+        Brevity(**kwargs)
+
+
+@given(words, words)
+def test_brevity_in_unit_interval_and_monotone(a, b):
+    r = Brevity(6, power=1.5)
+    ra, rb = r(["p", "p"], [a, b])
+    assert 0.0 <= ra <= 1.0 and 0.0 <= rb <= 1.0
+    if len(a.split()) <= len(b.split()):
+        assert ra >= rb
+
+
+# -- coverage ---------------------------------------------------------------------------
+
+
+def test_coverage_from_column_and_fixed_words():
+    r = Coverage()
+    assert r(["p", "p", "p"], ["a b", "c", "anything"], required=[["a", "b", "c"], "c d", []]) == [2 / 3, 0.5, 1.0]
+    assert Coverage(words=["Yes"], case_sensitive=False)(["p", "p"], ["yes sir", "no"]) == [1.0, 0.0]
+    assert Coverage(power=0.5)(["p"], ["a"], required=[["a", "b", "c", "d"]]) == [0.5]
+
+
+def test_coverage_missing_column_names_the_reward():
+    with pytest.raises(KeyError, match="'coverage' needs the dataset column 'required'"):
+        Coverage()(["p"], ["a"])
+
+
+@given(words, st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3))
+def test_coverage_in_unit_interval(text, req):
+    (v,) = Coverage()(["p"], [text], required=[req])
+    assert 0.0 <= v <= 1.0
+
+
+# -- correctness and format --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("She has 3 + 4 = 7 apples.\n#### 7", "7"),
+        ("#### 1,250", "1,250"),
+        ("so \\boxed{42} is it", "42"),
+        ("The answer is 3.5.", "3.5"),
+        ("first 3 then 12", "12"),
+        ("no number", None),
+        ([{"role": "assistant", "content": "#### -2"}], "-2"),
+    ],
+)
+def test_extract_final_answer(text, expected):
+    assert extract_final_answer(text) == expected
+
+
+def test_answer_correctness_gsm8k():
+    r = AnswerCorrectness()
+    refs = ["Natalia sold 48/2 = 24 clips in May.\n#### 72", "#### 1000", "#### 5", "#### 5"]
+    got = r(["q"] * 4, ["48 + 24 = 72\n#### 72", "It costs $1,000.", "#### 5.0", "#### 6"], answer=refs)
+    assert got == [1.0, 1.0, 1.0, 0.0]
+    with pytest.raises(KeyError, match="'correctness' needs the dataset column 'answer'"):
+        r(["q"], ["#### 1"])
+
+
+def test_format_compliance():
+    assert FormatCompliance()(["q", "q", "q"], ["x = 2\n#### 2", "2", "#### 2 because"]) == [1.0, 0.0, 0.0]
+    partial = FormatCompliance(["<think>", "</think>", r"<answer>.*</answer>"])
+    assert partial(["q"], ["<think>hm</think><answer>4</answer>"]) == [1.0]
+    assert partial(["q"], ["<think>"]) == [pytest.approx(1 / 3)]
+    assert GSM8K_FORMAT
+    with pytest.raises(ValueError, match="patterns"):
+        FormatCompliance([])
+
+
+# -- checks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([0.5], "'judge' returned 1 values for 2 completions"),
+        ([0.5, None], "'judge' returned None for completion 1"),
+        ([0.5, float("nan")], "'judge' returned nan for completion 1"),
+        ([float("inf"), 0.5], "'judge' returned inf for completion 0"),
+        ([True, 0.5], "'judge' returned True for completion 0"),
+        ([0.5, "1"], "'judge' returned '1' for completion 1"),
+        (0.5, "'judge' returned float, not a sequence"),
+    ],
+)
+def test_check_reward_output_names_the_function(values, message):
+    with pytest.raises(RewardFunctionError, match=message) as err:
+        check_reward_output(values, 2, "judge", ["a", "b"])
+    assert err.value.reward_name == "judge"
+
+
+def test_check_reward_output_accepts_numpy_scalars():
+    np = pytest.importorskip("numpy")
+    assert check_reward_output(np.array([0.25, 1.0]), 2, "r") == [0.25, 1.0]
+
+
+def test_names_and_texts():
+    import functools
+
+    def judge(prompts, completions, **kw):
+        return [0.0] * len(completions)
+
+    assert reward_name(judge) == "judge"
+    assert reward_name(functools.partial(judge)) == "judge"
+    assert [reward_name(r) for r in (Brevity(3), Coverage(), AnswerCorrectness(), FormatCompliance())] == [
+        "brevity",
+        "coverage",
+        "correctness",
+        "format",
+    ]
+    assert completion_text([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]) == "a"
+    assert "power=2" in repr(Brevity(3, power=2))
+
+
+# -- diversity ---------------------------------------------------------------------------
+
+
+def test_distinct_n_values():
+    assert distinct_n(["a b c", "d e"], 1) == 1.0
+    assert distinct_n(["a a a a"], 1) == 0.25
+    assert distinct_n(["a b a b", "a b c"], 2) == pytest.approx(3 / 5)
+    assert math.isnan(distinct_n(["", "a"], 2))
+    with pytest.raises(TypeError):
+        distinct_n("a b", 1)
+    with pytest.raises(ValueError):
+        distinct_n(["a"], 0)
+
+
+@given(st.lists(words, min_size=1, max_size=6), st.integers(1, 3))
+def test_distinct_n_in_unit_interval(texts, n):
+    v = distinct_n(texts, n)
+    assert math.isnan(v) or 0.0 < v <= 1.0
+
+
+def test_member_distinct_n():
+    same = [["a b", "c d"]] * 4
+    assert member_distinct_n(same, 1) == pytest.approx(1 / 4)
+    assert member_distinct_n([["a", "b"], ["c", "d"]], 1) == 1.0
+    assert member_distinct_n([[["a", "a"]], [["b"]]], 1) == pytest.approx(2 / 3)  # samples pooled per member
+    with pytest.raises(ValueError):
+        member_distinct_n([["a"], ["a", "b"]])
+
+
+# -- the sequence-classification adapter (needs torch + transformers) ----------------------
+
+
+def _tiny_classifier():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "<eos>", "<unk>", "a", "b", "c", "q"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
+    )
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        num_labels=1,
+        pad_token_id=0,
+    )
+    return transformers.LlamaForSequenceClassification(config).eval(), tokenizer
+
+
+def test_sequence_classifier_reward_maps_logits():
+    from oracles.rewards import SequenceClassifierReward
+
+    model, tokenizer = _tiny_classifier()
+    prompts, completions = ["q ", "q ", "q "], ["a b", "c", "a a a c"]
+    r = SequenceClassifierReward(model, tokenizer, batch_size=2)
+    logits = r.logits(prompts, completions)
+    values = r(prompts, completions)
+    assert len(values) == 3 and all(0.0 < v < 1.0 for v in values)
+    assert values == pytest.approx([1 / (1 + math.exp(-z)) for z in logits])
+    # scoring is per text: batching and padding do not change a text's logit
+    assert r.logits(prompts[:1], completions[:1]) == pytest.approx(logits[:1], abs=1e-5)
+    lo, hi = min(logits) - 1, max(logits) + 1
+    lin = SequenceClassifierReward(model, tokenizer, map="linear", bounds=(lo, hi))
+    assert lin(prompts, completions) == pytest.approx([(z - lo) / (hi - lo) for z in logits])
+    tight = SequenceClassifierReward(
+        model, tokenizer, map="linear", bounds=(max(logits) + 1, max(logits) + 2), name="rm"
+    )
+    with pytest.raises(RewardFunctionError, match="'rm': logit .* outside the declared bounds"):
+        tight(prompts, completions)
+    with pytest.raises(ValueError, match="bounds"):
+        SequenceClassifierReward(model, tokenizer, map="linear")
+    with pytest.raises(ValueError, match="label"):
+        SequenceClassifierReward(model, tokenizer, label=3)
+    assert "SequenceClassifierReward(name=" in repr(r)
+
+
+# -- the llm extra is optional -------------------------------------------------------------
+
+
+def _python(code):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def test_importing_rlhf_imports_no_torch():
+    out = _python(
+        "import sys, oracles.rlhf, oracles.rewards, palmopt\n"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_missing_extra_names_it():
+    out = _python(
+        "import sys\n"
+        "for m in ('torch', 'transformers', 'trl', 'peft', 'datasets'): sys.modules[m] = None\n"
+        "from oracles.rlhf import GRPOOracle\n"
+        "try:\n"
+        "    GRPOOracle('x', [], ['p'], ['p'], 'run')\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "`llm` extra" in out.stdout and "pip install 'palmopt[llm]'" in out.stdout
