@@ -16,9 +16,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/palmopt demo
 
+# fast tests first, then the slow ones (long end-to-end runs, notebooks); pytest's exit code 5
+# ("no test selected") is not a failure of the slow step
 test: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow"
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow || [ $$? -eq 5 ]
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[bench]"
