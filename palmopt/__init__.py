@@ -22,6 +22,7 @@ __all__ = [
     "OracleError",
     "PoolExecutor",
     "Portfolio",
+    "RayExecutor",
     "RunStore",
     "SerialExecutor",
     "Solution",
@@ -36,3 +37,11 @@ __all__ = [
     "palm",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # RayExecutor without importing ray at import time
+    if name == "RayExecutor":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor
+    raise AttributeError(f"module 'palmopt' has no attribute {name!r}")

@@ -67,9 +67,12 @@ def _run(args):
             raise ValueError(f"{args.out!r} holds a run with other settings ({old}); use another --out.")
     with open(manifest, "w") as f:
         json.dump(run, f, indent=2)
-    portfolio = palm(
-        oracle, args.eps, args.delta, prune=args.prune, executor=args.executor, store=args.out, progress=not args.quiet
-    )
+    executor = args.executor
+    if executor == "ray":
+        from .ray_executor import RayExecutor
+
+        executor = RayExecutor(address=os.environ.get("RAY_ADDRESS"))
+    portfolio = palm(oracle, args.eps, args.delta, prune=args.prune, executor=executor, store=args.out, progress=not args.quiet)
     portfolio.save(os.path.join(args.out, "portfolio"), oracle=oracle)
     report = {"run": args.out, "size": len(portfolio), **{k: v for k, v in portfolio.info.items() if "seconds" not in k}}
     print(json.dumps(report) if args.json else f"{portfolio!r}\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
@@ -122,7 +125,8 @@ def build_parser():
     p.add_argument("--eps", type=float, required=True)
     p.add_argument("--delta", type=float, default=None)
     p.add_argument("--prune", choices=["greedy", "exact", "none"], default="greedy")
-    p.add_argument("--executor", choices=["serial", "thread", "process"], default="serial")
+    p.add_argument("--executor", choices=["serial", "thread", "process", "ray"], default="serial",
+                   help="where oracle calls run (ray: the local or RAY_ADDRESS cluster, extra `ray`)")
     p.add_argument("--out", required=True, help="run directory (store, manifest, portfolio)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
