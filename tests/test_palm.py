@@ -103,3 +103,24 @@ def test_pool_executors_give_the_serial_portfolio(executor):
     pooled = palmopt.palm(make(), 0.3, progress=False, executor=executor)
     np.testing.assert_array_equal(serial.values, pooled.values)
     np.testing.assert_array_equal(serial.weights, pooled.weights)
+
+
+@settings(max_examples=8)
+@given(data=st.data())
+def test_lazy_palm_keeps_the_guarantee_with_fewer_calls(data):
+    mdp = data.draw(momdps(max_states=3, max_actions=3, d_min=2, d_max=4))
+    eps, delta = data.draw(tolerance(mdp.d)), data.draw(tolerance(mdp.d))
+    lazy = palmopt.palm(mdp, eps, delta, lazy=True, progress=False)
+    cert = palmopt.certify(lazy, mdp.reference_front(), eps, delta)
+    assert cert.holds and cert.status == "ok", cert
+    assert lazy.n_oracle_calls <= lazy.info["net_size"]
+
+
+def test_lazy_palm_resumes_from_its_store(tmp_path):
+    from .slow_oracle import SlowOracle
+
+    first = palmopt.palm(SlowOracle(), 0.1, lazy=True, store=str(tmp_path), progress=False)
+    again = SlowOracle()
+    second = palmopt.palm(again, 0.1, lazy=True, store=str(tmp_path), progress=False)
+    assert again.calls == 0 and first.n_oracle_calls < first.info["net_size"] / 100
+    np.testing.assert_array_equal(first.values, second.values)
