@@ -6,8 +6,9 @@ The public API is re-exported here; nothing heavy (torch, trl, ray) is imported 
 
 from oracles.base import AlignmentOracle, OracleError, Solution, as_oracle
 
-from . import baselines, bounds, nets
+from . import baselines, bounds, metrics, nets
 from .adaptive import adaptive
+from .minimum import minimum_portfolio
 from .certify import Certificate, certify
 from .executors import PoolExecutor, SerialExecutor
 from .nets import Net, cover
@@ -33,6 +34,8 @@ __all__ = [
     "bounds",
     "certify",
     "cover",
+    "metrics",
+    "minimum_portfolio",
     "nets",
     "palm",
 ]
