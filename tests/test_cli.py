@@ -50,5 +50,7 @@ def test_demo_small(tmp_path, capsys):
         summary = json.load(f)
     palm_row = summary["methods"][0]
     assert palm_row["holds"] and palm_row["size"] == summary["portfolio_size"]
-    assert all(m["size"] <= summary["portfolio_size"] for m in summary["methods"])
+    assert all(m["size"] <= summary["portfolio_size"] for m in summary["methods"][:3])
+    adaptive_row = summary["methods"][3]
+    assert adaptive_row["holds"] and adaptive_row["oracle_calls"] < summary["oracle_calls"]
     assert os.path.getsize(os.path.join(out, "simplex.png")) > 10_000
