@@ -83,6 +83,6 @@ def run_demo(out="palmopt-demo", json_output=False, eps=DEMO_EPS, delta=DEMO_DEL
                 f"{name:<22}{p.n_oracle_calls:>8,}{len(p):>5}{'yes' if c.holds else 'NO':>11}{c.violation:>11.4f}"
                 f"{c.eps_star:>8.4f}{c.delta_star:>8.4f}"
             )
-        print(f"\n(certificates are exact LPs over the whole simplex; ε*, δ* are the worst pure gaps)")
+        print("\n(certificates are exact LPs over the whole simplex; ε*, δ* are the worst pure gaps)")
         print(f"picture: {png}\nsummary: {os.path.join(out, 'summary.json')}  ({summary['seconds']} s)")
     return 0 if certs[0].holds else 1

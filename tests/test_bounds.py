@@ -39,7 +39,7 @@ def test_lower_bound_closed_form_in_two_dimensions(eps):
 def test_lower_bound_on_the_arc_is_met_by_a_cover():
     """d = 2: members evenly spaced on the arc at angular pitch 2*theta form a cover whose
     size is the bound (rounded up), so the bound is attained up to the ceiling."""
-    eps, delta = 0.05, 0.0
+    eps = 0.05
     theta = math.acos(1 - eps)
     k = bounds.lower_bound(2, eps, 1e-12)
     angles = (np.arange(k) + 0.5) * (math.pi / 2) / k
