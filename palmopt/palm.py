@@ -214,12 +214,16 @@ def _lazy_walk(oracle, net, eps2, delta2, executor, store, progress, block=4096)
     opt_bound = np.full(len(net), np.nan)
     called, solutions, Q, V = [], [], [], []
 
+    bound_state = {}  # the polytope's arrays and vertices, rebuilt only after a new call
+
     def vouch(idx):
         """Bounds on OPT at the points ``idx`` and whether some member meets them."""
-        Qa, Va = np.array(Q), np.array(V)
-        b = np.einsum("ij,ij->i", Qa, Va)
+        if bound_state.get("n") != len(Q):
+            Qa, Va = np.array(Q), np.array(V)
+            b = np.einsum("ij,ij->i", Qa, Va)
+            bound_state.update(n=len(Q), Q=Qa, V=Va, b=b, verts=_bound_vertices(Qa, b))
+        Qa, Va, b, verts = (bound_state[k] for k in ("Q", "V", "b", "verts"))
         have = (L[idx] @ Va.T).max(axis=1)
-        verts = _bound_vertices(Qa, b)
         if verts is None:
             bound = upper_bound_opt(L[idx], Qa, b)[0]  # dual-verified LP bound, one LP per point
         else:
