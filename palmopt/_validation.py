@@ -67,6 +67,33 @@ def as_matrix(X, name, d=None):
     return np.ascontiguousarray(A)
 
 
+def as_values(portfolio, name="portfolio"):
+    """The members' value vectors (k, d) of a Portfolio, anything with a ``values`` array, or an array."""
+    values = getattr(portfolio, "values", portfolio)
+    if callable(values):  # e.g. a dict's .values method: not a portfolio
+        values = portfolio
+    return as_matrix(values, name)
+
+
+def undominated(T, chunk=512):
+    """Indices of the first occurrence of each distinct, weakly undominated row of ``T``.
+
+    A row dominated by another (``t ≤ t'`` everywhere, distinct) is never the unique
+    maximiser of ``w·t`` for ``w ≥ 0``; dropping it changes no envelope.
+    """
+    _, first = np.unique(T, axis=0, return_index=True)
+    first = np.sort(first)
+    U = T[first]
+    keep = np.ones(len(U), dtype=bool)
+    for s in range(0, len(U), chunk):
+        A = U[s : s + chunk]
+        # A[a] is dominated by U[b] when A[a] <= U[b] everywhere (distinct rows: strictly somewhere)
+        dominated = (A[:, None, :] <= U[None, :, :]).all(axis=2)
+        dominated[np.arange(len(A)), np.arange(s, s + len(A))] = False
+        keep[s : s + chunk] = ~dominated.any(axis=1)
+    return first[keep]
+
+
 def check_simplex(W, d=None, name="W"):
     """Rows of ``W`` on the probability simplex (within ``SIMPLEX_ATOL``), renormalised exactly."""
     W = as_matrix(W, name, d)

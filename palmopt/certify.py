@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_matrix, check_fraction
+from ._validation import as_matrix, as_values, check_fraction, undominated
 
 __all__ = ["Certificate", "certify", "reference_vectors"]
 
@@ -180,7 +180,7 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
     >>> cert.holds, round(cert.eps_star, 3), round(cert.delta_star, 3)
     (True, 0.2, 0.2)
     """
-    U = as_matrix(getattr(portfolio, "values", portfolio), "portfolio")
+    U = as_values(portfolio)
     k, d = U.shape
     T = reference_vectors(reference, d)
     eps = check_fraction(eps, "eps", allow_zero=True)
@@ -246,13 +246,6 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
 # ---------------------------------------------------------------------------------------
 
 
-def _envelope_members(U):
-    """Distinct rows of U that are not weakly dominated (the only ones that can define LB)."""
-    U = np.unique(U, axis=0)
-    keep = [i for i, u in enumerate(U) if not np.any(np.all(U >= u, axis=1) & np.any(U > u, axis=1))]
-    return U[keep]
-
-
 def corner_weights(V, *, tol=1e-10):
     """Corner weights of the lower envelope ``LB(w) = max_j w·V_j`` on the simplex.
 
@@ -282,7 +275,8 @@ def corner_weights(V, *, tol=1e-10):
            [0.5, 0.5],
            [1. , 0. ]])
     """
-    U = _envelope_members(as_matrix(V, "V"))
+    U = as_matrix(V, "V")
+    U = U[undominated(U)]  # duplicates and dominated vectors never define LB
     k, d = U.shape
     if d == 1:
         return np.ones((1, 1))

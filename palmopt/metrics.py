@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._validation import as_matrix, as_rng, check_count, check_simplex
+from ._validation import as_matrix, as_rng, as_values, check_count, check_simplex
 from .certify import certify, reference_vectors
 from .nets import random as random_weights
 
@@ -39,14 +39,6 @@ __all__ = [
 
 #: Default size of the Dirichlet(1) user sample of :func:`usage_perplexity` and :func:`summary`.
 DEFAULT_N_USERS = 10_000
-
-
-def _values(portfolio):
-    """The members' value vectors as a (k, d) float64 array."""
-    values = getattr(portfolio, "values", portfolio)
-    if callable(values):  # e.g. a dict's .values method: not a portfolio
-        values = portfolio
-    return as_matrix(values, "portfolio")
 
 
 def _best(V, W):
@@ -121,7 +113,7 @@ def gaps(portfolio, reference):
     >>> round(g.eps_star, 3), round(g.delta_star, 3), g.delta_weight.round(3).tolist()
     (0.375, 0.3, [0.5, 0.5])
     """
-    cert = certify(_values(portfolio), reference, 0.0, 0.0)
+    cert = certify(as_values(portfolio), reference, 0.0, 0.0)
     return Gaps(
         eps_star=cert.eps_star,
         eps_weight=cert.eps_weight,
@@ -166,7 +158,7 @@ def expected_utility(portfolio, W):
     >>> expected_utility(U, [[1, 0], [0.5, 0.5], [0.25, 0.75]])
     0.75
     """
-    V = _values(portfolio)
+    V = as_values(portfolio)
     W = check_simplex(W, V.shape[1])
     return float(_best(V, W)[0].mean())
 
@@ -210,7 +202,7 @@ def max_utility_loss(portfolio, reference, W):
     >>> round(max_utility_loss(T[[0, 2]], T, [[1, 0], [0.5, 0.5], [0.25, 0.75]]), 3)
     0.3
     """
-    V = _values(portfolio)
+    V = as_values(portfolio)
     T = reference_vectors(reference, V.shape[1])
     W = check_simplex(W, V.shape[1])
     return float((_best(T, W)[0] - _best(V, W)[0]).max())
@@ -256,7 +248,7 @@ def hypervolume(portfolio, ref_point=None):
     >>> round(hypervolume([[1.0, 0.2], [0.5, 0.5]], ref_point=[0.4, 0.1]), 6)
     0.09
     """
-    V = _values(portfolio)
+    V = as_values(portfolio)
     d = V.shape[1]
     r = np.zeros((1, d)) if ref_point is None else as_matrix(ref_point, "ref_point", d)
     if r.shape[0] != 1:
@@ -316,7 +308,7 @@ def usage_perplexity(portfolio, W=None, *, rng=None, n=DEFAULT_N_USERS):
     >>> round(usage_perplexity(U, rng=0), 2)
     2.0
     """
-    V = _values(portfolio)
+    V = as_values(portfolio)
     k, d = V.shape
     if W is None:
         W = random_weights(d, check_count(n, "n"), as_rng(rng))
@@ -369,7 +361,7 @@ def spread(portfolio):
     >>> round(s.mean_distance, 4), round(s.diameter, 4)
     (1.1381, 1.4142)
     """
-    V = _values(portfolio)
+    V = as_values(portfolio)
     if V.shape[0] < 2:
         return Spread(0.0, 0.0)
     i, j = np.triu_indices(V.shape[0], 1)
@@ -408,7 +400,7 @@ def summary(portfolio, reference=None, W=None, *, rng=None, n=DEFAULT_N_USERS):
     >>> s["size"], round(s["delta_star"], 3), round(s["expected_utility"], 2)
     (2, 0.3, 0.75)
     """
-    V = _values(portfolio)
+    V = as_values(portfolio)
     d = V.shape[1]
     if W is None:
         W = random_weights(d, check_count(n, "n"), as_rng(rng))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_matrix, check_count, check_fraction
+from ._validation import as_matrix, check_count, check_fraction, undominated
 from .bounds import lattice_resolution
 from .certify import Certificate, certify
 from .nets import cover
@@ -151,21 +151,6 @@ def _front(reference):
             f"`reference` must lie in [0, 1]^d (normalised rewards); row {r} has {T[r, c]} in column {c}."
         )
     return T
-
-
-def _undominated(T, chunk=512):
-    """Indices of the first occurrence of each distinct, weakly undominated row of ``T``."""
-    _, first = np.unique(T, axis=0, return_index=True)
-    first = np.sort(first)
-    U = T[first]
-    keep = np.ones(len(U), dtype=bool)
-    for s in range(0, len(U), chunk):
-        A = U[s : s + chunk]
-        # A[a] is dominated by U[b] when A[a] <= U[b] everywhere (distinct rows: strictly somewhere)
-        dominated = (A[:, None, :] <= U[None, :, :]).all(axis=2)
-        dominated[np.arange(len(A)), np.arange(s, s + len(A))] = False
-        keep[s : s + chunk] = ~dominated.any(axis=1)
-    return first[keep]
 
 
 def _lattice_eps(d, n_points):
@@ -375,7 +360,7 @@ def minimum_portfolio(reference, eps, delta, *, grid_eps=None, max_rounds=20, ti
     tol = check_fraction(tol, "tol", allow_zero=True)
     deadline = None if time_limit is None else time.monotonic() + float(time_limit)
 
-    cand = _undominated(front)
+    cand = undominated(front)
     T = front[cand]
     W, radius = _lattice(d, grid_eps, "grid_eps")
     M = _minimal_rows(_rows(W, T, eps, delta, tol))
