@@ -39,7 +39,7 @@ import time
 import numpy as np
 import torch
 
-from oracles.base import checked
+from palmopt.oracle import checked
 from oracles.rewards import AnswerCorrectness, Brevity
 from oracles.rlhf import GRPOOracle
 

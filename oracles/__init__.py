@@ -1,11 +1,10 @@
-"""Pluggable alignment oracles.
+"""Concrete alignment oracles, built on palmopt's public API (never the reverse).
 
-``oracles.base`` holds the protocol (imported by palmopt); the concrete oracles live in their
-own modules and are imported explicitly: ``oracles.tabular`` (exact tabular MOMDPs),
-``oracles.mogym`` (MO-Gymnasium environments as exact tables, extra ``mogym``) and
-``oracles.rlhf`` (LLM fine-tuning with TRL, extra ``llm``).
+The oracle protocol itself (``Solution``, ``AlignmentOracle``, ``OracleError``, ``as_oracle``)
+lives in :mod:`palmopt.oracle`.  Each family is imported explicitly:
+
+* ``oracles.tabular`` -- exact tabular multi-objective MDPs (tests, theory);
+* ``oracles.mogym`` -- MO-Gymnasium environments as exact tables (extra ``mogym``);
+* ``oracles.llm`` -- LLM fine-tuning with TRL and decoding-time mixing (extra ``llm``);
+* ``oracles.registry`` -- named oracles for the command line (the application layer).
 """
-
-from .base import AlignmentOracle, CheckedOracle, OracleError, Solution, as_oracle, checked
-
-__all__ = ["AlignmentOracle", "CheckedOracle", "OracleError", "Solution", "as_oracle", "checked"]

@@ -54,7 +54,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .base import Solution
+from palmopt.oracle import Solution
 from .rewards import (
     RewardFunctionError,
     SequenceClassifierReward,
@@ -1477,7 +1477,7 @@ def generate(
     -------
     Generation
     """
-    from palmopt._validation import check_simplex
+    from palmopt.validation import check_simplex
 
     W = check_simplex(w, portfolio.d, "w")
     member = int(portfolio.route(W)[0])

@@ -1,50 +1,53 @@
 """palmopt: small portfolios of aligned policies that serve every user's preferences
 near-optimally, with certificates.
 
-The public API is re-exported here; nothing heavy (torch, trl, ray) is imported at import time.
+The public API is re-exported here and loaded on first use (PEP 562), so that
+``from palmopt.oracle import Solution`` -- what a pool or Ray worker running an oracle needs --
+costs no SciPy or Numba import.  Nothing heavy (torch, trl, ray) is ever imported at import time.
 """
 
-from oracles.base import AlignmentOracle, OracleError, Solution, as_oracle
+import importlib
 
-from . import baselines, bounds, metrics, nets
-from .adaptive import adaptive
-from .minimum import minimum_portfolio
-from .certify import Certificate, certify
-from .executors import PoolExecutor, SerialExecutor
-from .nets import Net, cover
-from .palm import palm
-from .portfolio import Portfolio
-from .store import RunStore, StoreMismatchError
+#: public name -> the submodule that defines it (a submodule maps to itself)
+_EXPORTS = {
+    "AlignmentOracle": "oracle",
+    "OracleError": "oracle",
+    "Solution": "oracle",
+    "as_oracle": "oracle",
+    "Status": "status",
+    "Net": "nets",
+    "cover": "nets",
+    "palm": "palm",
+    "adaptive": "adaptive",
+    "ccs": "adaptive",
+    "Certificate": "certify",
+    "certify": "certify",
+    "minimum_portfolio": "minimum",
+    "Portfolio": "portfolio",
+    "RunStore": "store",
+    "StoreMismatchError": "store",
+    "SerialExecutor": "executors",
+    "PoolExecutor": "executors",
+    "RayExecutor": "executors",
+    "baselines": "baselines",
+    "bounds": "bounds",
+    "metrics": "metrics",
+    "nets": "nets",
+}
 
-__all__ = [
-    "AlignmentOracle",
-    "Certificate",
-    "Net",
-    "OracleError",
-    "PoolExecutor",
-    "Portfolio",
-    "RayExecutor",
-    "RunStore",
-    "SerialExecutor",
-    "Solution",
-    "adaptive",
-    "baselines",
-    "StoreMismatchError",
-    "as_oracle",
-    "bounds",
-    "certify",
-    "cover",
-    "metrics",
-    "minimum_portfolio",
-    "nets",
-    "palm",
-]
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 
-def __getattr__(name):  # RayExecutor without importing ray at import time
-    if name == "RayExecutor":
-        from .ray_executor import RayExecutor
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'palmopt' has no attribute {name!r}")
+    mod = importlib.import_module(f"{__name__}.{module}")
+    value = mod if name == module else getattr(mod, name)
+    globals()[name] = value
+    return value
 
-        return RayExecutor
-    raise AttributeError(f"module 'palmopt' has no attribute {name!r}")
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -23,18 +23,17 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from oracles.base import checked
+from palmopt.oracle import checked
 
-from ._validation import check_count, check_fraction
-from .certify import LP_SANDWICH_TOL, Certificate, corner_weights, upper_bound_opt
+from .validation import check_count, check_fraction
+from .certify import Certificate, corner_weights, upper_bound_opt
 from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store
+from .tolerances import LP_SANDWICH, SAME_VALUE, SHORTFALL, WEIGHT_DECIMALS
 
-__all__ = ["adaptive", "envelope_certificate"]
+__all__ = ["adaptive", "ccs", "envelope_certificate"]
 
-#: Shortfalls below this count as met (LP accuracy).
-SHORTFALL_TOL = 1e-9
 
 
 def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
@@ -49,7 +48,7 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
     Returns ``(certificate, corners, shortfall, fresh)``.
     """
     corners = corner_weights(U)
-    keys = [c.round(12).tobytes() for c in corners]
+    keys = [c.round(WEIGHT_DECIMALS).tobytes() for c in corners]
     cache = {} if cache is None else cache
     m = len(Q)
     ub = np.array([cache.get(key, (np.nan, -1))[0] for key in keys])
@@ -69,10 +68,10 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
         solve(unknown)
     while True:
         short = (1.0 - eps) * ub - delta - lb
-        unmet = np.flatnonzero((short > SHORTFALL_TOL) & ~fresh)
+        unmet = np.flatnonzero((short > SHORTFALL) & ~fresh)
         if n_fresh is not None:
             top = np.argsort(-short, kind="stable")[:n_fresh]
-            unmet = np.intersect1d(unmet, top[short[top] > SHORTFALL_TOL])
+            unmet = np.intersect1d(unmet, top[short[top] > SHORTFALL])
         if not unmet.size:
             break
         solve(unmet)
@@ -81,7 +80,7 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
         ratio_gap = np.where(ub > 0, 1.0 - lb / np.where(ub > 0, ub, 1.0), 0.0)
     i_eps, i_delta = int(np.argmax(ratio_gap)), int(np.argmax(ub - lb))
     cert = Certificate(
-        holds=bool(short[i_worst] <= SHORTFALL_TOL),
+        holds=bool(short[i_worst] <= SHORTFALL),
         violation=float(short[i_worst]),
         worst_weight=corners[i_worst],
         eps_star=float(max(ratio_gap[i_eps], 0.0)),
@@ -90,7 +89,7 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
         delta_weight=corners[i_delta],
         eps=eps,
         delta=delta,
-        status="black-box" if lp_gap <= LP_SANDWICH_TOL else "numerical-trouble",
+        status="black-box" if lp_gap <= LP_SANDWICH else "numerical-trouble",
         max_lp_gap=float(lp_gap),
         n_lps=len(corners),
     )
@@ -195,9 +194,9 @@ def adaptive(
             cert, corners, short, fresh = envelope_certificate(U, Qa, b, eps, delta, cache, n_fresh=batch)
             curve.append((len(Q), cert.violation, cert.eps_star, cert.delta_star))
             bar.set_postfix(violation=f"{cert.violation:.2e}", members=len(U))
-            queried = {w.tobytes() for w in np.round(Qa, 12)}
-            order = [i for i in np.argsort(-short, kind="stable") if short[i] > SHORTFALL_TOL]
-            order = [i for i in order if fresh[i] and np.round(corners[i], 12).tobytes() not in queried]
+            queried = {w.tobytes() for w in np.round(Qa, WEIGHT_DECIMALS)}
+            order = [i for i in np.argsort(-short, kind="stable") if short[i] > SHORTFALL]
+            order = [i for i in order if fresh[i] and np.round(corners[i], WEIGHT_DECIMALS).tobytes() not in queried]
             if not order:
                 break
             if max_calls is not None and len(Q) >= max_calls:
@@ -246,3 +245,37 @@ def _prune(members, V, Q, b, eps, delta, cert, cache):
         if trial_cert.holds and trial_cert.status == "black-box":
             keep, cert = trial, trial_cert
     return np.array(keep), cert
+
+
+def ccs(oracle, *, progress=False):
+    """The exact convex coverage set of an exact oracle: :func:`adaptive` at ``eps = delta = 0``.
+
+    No enumeration: the corner-weight search calls the oracle until the optimistic bound meets
+    the lower envelope everywhere, so the returned vectors' upper envelope is ``OPT``.  On ties
+    it keeps the vector the oracle returns (values within ``SAME_VALUE`` are one vector), so it
+    can be a subset of an enumerated front that keeps every tied maximiser.
+
+    Parameters
+    ----------
+    oracle : AlignmentOracle
+        An exact oracle with values in [0, 1]^d.
+    progress : bool, default False
+
+    Returns
+    -------
+    ndarray (n, d), lexicographically sorted
+
+    Examples
+    --------
+    >>> import numpy as np, palmopt
+    >>> V = np.array([[1.0, 0.0], [0.8, 0.8], [0.0, 1.0], [0.3, 0.3]])
+    >>> palmopt.ccs(palmopt.as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="ccs-doc"))
+    array([[0. , 1. ],
+           [0.8, 0.8],
+           [1. , 0. ]])
+    """
+    kept = []
+    for v in np.unique(adaptive(oracle, 0.0, 0.0, prune=False, progress=progress).values, axis=0):
+        if not any(np.abs(v - k).max() <= SAME_VALUE for k in kept):  # same value, other policy
+            kept.append(v)
+    return np.array(kept)

@@ -5,10 +5,10 @@ and Optimistic Linear Support with an additive stopping rule (the multi-objectiv
 
 import numpy as np
 
-from oracles.base import checked
+from palmopt.oracle import checked
 
 from . import nets
-from ._validation import check_count, check_simplex
+from .validation import check_count, check_simplex
 from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import betainc
 
 from . import _kernels
-from ._validation import check_count, check_dim, check_tolerances
+from .validation import check_count, check_dim, check_tolerances
 
 __all__ = ["levels", "net_size", "upper_bound", "lower_bound", "lattice_resolution", "sphere_front"]
 

@@ -12,7 +12,7 @@ front), with ``LB(w) = max_j w·u_j`` and ``OPT(w) = max_t w·t``:
 
 Nothing is taken on the solver's word: each LP's primal point is re-evaluated with NumPy (the
 witness value) and its dual multipliers give, again with NumPy, a rigorous bound on the LP's
-optimum; when the two are further apart than ``LP_SANDWICH_TOL`` the certificate's status is
+optimum; when the two are further apart than ``LP_SANDWICH`` the certificate's status is
 downgraded to ``"numerical-trouble"``.
 """
 
@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_matrix, as_values, check_fraction, undominated
+from .tolerances import LP_SANDWICH, WEIGHT_DECIMALS
+from .validation import as_matrix, as_values, check_fraction, undominated
 
 __all__ = ["Certificate", "certify", "reference_vectors"]
 
-#: Largest accepted gap between an LP's verified primal value and its verified dual bound.
-LP_SANDWICH_TOL = 1e-7
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Certificate:
     eps, delta : float
         The guarantee that was checked.
     status : {"ok", "numerical-trouble", "black-box"}
-        ``"ok"``: every LP's primal and dual values agree within ``LP_SANDWICH_TOL`` when
+        ``"ok"``: every LP's primal and dual values agree within ``LP_SANDWICH`` when
         recomputed with NumPy.  ``"black-box"``: an upper bound on OPT was used instead of an
         exact front (adaptive runs); valid for an exact oracle.
     max_lp_gap : float
@@ -108,7 +107,14 @@ def _solve(c, A_ub, b_ub, A_eq, b_eq, xmax):
     """
     n = len(c)
     res = linprog(
-        c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=[(0, None)] * (n - 1) + [(None, None)], method="highs"
+        c,
+        A_ub=A_ub,
+        b_ub=b_ub,
+        A_eq=A_eq,
+        b_eq=b_eq,
+        bounds=[(0, None)] * (n - 1) + [(None, None)],
+        method="highs",
+        options=_HIGHS_OPTIONS,
     )
     if res.status != 0 or res.x is None:
         return None, -np.inf
@@ -119,6 +125,77 @@ def _solve(c, A_ub, b_ub, A_eq, b_eq, xmax):
     neg = r[:-1] < 0
     slack = float(r[:-1][neg] @ xmax[:-1][neg]) - abs(r[-1]) * xmax[-1]
     return res.x, float(y @ b_ub + z @ b_eq + slack)
+
+
+#: HiGHS feasibility tolerances of the certificate LPs (tighter than the default 1e-7; the
+#: answers are re-verified with NumPy either way).
+_HIGHS_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+
+class _Envelope:
+    """The LP pieces shared by every question about the lower envelope ``max_j w·u_j``."""
+
+    def __init__(self, U):
+        k, d = U.shape
+        self.U = U
+        self.A_ub = np.c_[U, -np.ones(k)]  # w·u_j - s <= 0
+        self.b_ub = np.zeros(k)
+        self.A_eq = np.r_[np.ones(d), 0.0][None, :]
+        self.b_eq = np.ones(1)
+        self.box = np.r_[np.ones(d), max(float(np.abs(U).max()), 1.0)]
+
+    def lb(self, w):
+        return float((self.U @ w).max())
+
+    def shortfall(self, t, scale):
+        """``max_{w∈Δ} scale·w·t - LB(w)``: ``(value at the solver's w, w, verified upper bound)``."""
+        x, dual = _solve(np.r_[-scale * t, 1.0], self.A_ub, self.b_ub, self.A_eq, self.b_eq, self.box)
+        if x is None:
+            return -np.inf, None, np.inf
+        d = len(t)
+        w = np.clip(x[:d], 0, None)
+        w /= w.sum()
+        return scale * float(w @ t) - self.lb(w), w, -dual
+
+
+def max_shortfall(U, t, eps=0.0):
+    r"""The largest shortfall of the envelope of ``U`` against one vector ``t``, by one LP.
+
+    .. math:: \max_{w∈Δ_d}\ (1-ε)\,w·t - \max_j w·u_j
+
+    This is the one place the certificate LP is written; :func:`certify`, the minimum
+    portfolio's row generation and the oracles' exact-front tests all call it.
+
+    Parameters
+    ----------
+    U : array_like (k, d)
+        The members' value vectors.
+    t : array_like (d,)
+        An achievable vector.
+    eps : float in [0, 1)
+
+    Returns
+    -------
+    value : float
+        The shortfall at ``weight``, recomputed with NumPy (a lower bound on the maximum);
+        ``-inf`` when the solver failed.
+    weight : ndarray (d,) or None
+        The solver's maximiser, renormalised onto the simplex.
+    bound : float
+        An upper bound on the maximum from the solver's dual multipliers, verified with NumPy
+        (``inf`` when the solver failed).  ``bound - value`` is the LP's verified accuracy.
+
+    Examples
+    --------
+    >>> from palmopt.certify import max_shortfall
+    >>> value, w, bound = max_shortfall([[1.0, 0.0], [0.0, 1.0]], [0.8, 0.8])
+    >>> round(value, 6), w.round(6).tolist(), bound - value < 1e-7
+    (0.3, [0.5, 0.5], True)
+    """
+    U = as_matrix(U, "U")
+    t = as_matrix(t, "t", U.shape[1])[0]
+    eps = check_fraction(eps, "eps", allow_zero=True)
+    return _Envelope(U).shortfall(t, 1.0 - eps)
 
 
 def _min_ratio(U, t, A_ub, b_ub, A_simplex, box, max_iter=60):
@@ -224,7 +301,7 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
             r_opt = lb(w) / float((T @ w).max())  # verified LB(w) / OPT(w) at the witness
             if r_opt < ratio[0]:
                 ratio = (r_opt, w)
-    status = "numerical-trouble" if trouble or gap > LP_SANDWICH_TOL else "ok"
+    status = "numerical-trouble" if trouble or gap > LP_SANDWICH else "ok"
     return Certificate(
         holds=bool(worst[0] <= tol),
         violation=float(worst[0]),
@@ -296,7 +373,7 @@ def corner_weights(V, *, tol=1e-10):
         W = np.c_[xs, 1.0 - xs]
     else:
         W = _corners_qhull(U)
-    W = np.unique(np.round(W, 12), axis=0)
+    W = np.unique(np.round(W, WEIGHT_DECIMALS), axis=0)
     return W / W.sum(axis=1, keepdims=True)
 
 

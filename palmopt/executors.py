@@ -16,7 +16,7 @@ import concurrent.futures as cf
 import numpy as np
 from tqdm.auto import tqdm
 
-from oracles.base import OracleError
+from palmopt.oracle import OracleError
 
 __all__ = ["SerialExecutor", "PoolExecutor", "resolve_executor", "run_calls"]
 
@@ -94,7 +94,7 @@ def run_calls(oracle, W, *, executor=None, store=None, progress=True, desc="orac
     Rows already in ``store`` are not recomputed; new results are persisted as they arrive.
     Returns ``(solutions, n_new)``.  On the first failing call, pending calls are cancelled,
     calls already running are awaited and persisted, and the failure is raised as an
-    :class:`~oracles.base.OracleError` naming its weight.
+    :class:`~palmopt.oracle.OracleError` naming its weight.
     """
     executor = resolve_executor(executor)
     W = np.asarray(W, dtype=np.float64)

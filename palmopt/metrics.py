@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._validation import as_matrix, as_rng, as_values, check_count, check_simplex
+from .validation import as_matrix, as_rng, as_values, check_count, check_simplex
 from .certify import certify, reference_vectors
 from .nets import random as random_weights
 

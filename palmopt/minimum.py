@@ -36,11 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from ._validation import as_matrix, check_count, check_fraction, undominated
+from .validation import as_matrix, check_count, check_fraction, undominated
 from .bounds import lattice_resolution
 from .certify import Certificate, certify
 from .nets import cover
 from .prune import set_cover
+from .tolerances import RANGE_ATOL
 
 __all__ = ["MinimumPortfolio", "minimum_portfolio"]
 
@@ -48,8 +49,6 @@ __all__ = ["MinimumPortfolio", "minimum_portfolio"]
 DEFAULT_GRID_POINTS = 50_000
 #: Refuse lattices with more points.
 MAX_LATTICE_POINTS = 2_000_000
-#: Front entries must lie in [0, 1] within this tolerance (normalised rewards, DESIGN.md §1).
-RANGE_ATOL = 1e-9
 
 
 @dataclass(frozen=True, repr=False, eq=False)

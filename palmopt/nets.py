@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _kernels
-from ._validation import as_rng, check_count, check_dim, check_simplex, check_tolerances
+from .validation import as_rng, check_count, check_dim, check_simplex, check_tolerances
 from .bounds import _edges, lattice_resolution, net_size, upper_bound
 
 __all__ = ["Net", "cover", "uniform", "random"]

@@ -20,14 +20,15 @@ import time
 
 import numpy as np
 
-from oracles.base import checked
+from palmopt.oracle import checked
 
-from ._validation import check_count, check_fraction, check_tolerances
+from .validation import check_count, check_fraction, check_tolerances
 from .executors import run_calls
 from .nets import cover
 from .portfolio import Portfolio
 from .prune import METHODS, covering_matrix, set_cover
 from .store import open_store
+from .tolerances import VERTEX_MARGIN
 
 __all__ = ["palm", "budget_split"]
 
@@ -64,7 +65,7 @@ def palm(
     Parameters
     ----------
     oracle : AlignmentOracle
-        ``oracle.d`` objectives; ``oracle(w)`` returns a :class:`~oracles.base.Solution` with
+        ``oracle.d`` objectives; ``oracle(w)`` returns a :class:`~palmopt.oracle.Solution` with
         values in [0, 1]^d (checked).
     eps, delta : float in (0, 1)
         Target guarantee ``w·V ≥ (1-eps) OPT(w) - delta`` for every ``w``; ``delta`` defaults
@@ -179,8 +180,6 @@ def _walk_order(points):
     return np.array(first + [i for i in rest if i not in seen])
 
 
-#: Safety margin added to the vertex-enumeration bound (Qhull's vertices are accurate to ~1e-14).
-VERTEX_MARGIN = 1e-9
 
 
 def _bound_vertices(Q, b):

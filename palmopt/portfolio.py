@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _kernels
-from ._validation import as_matrix, check_simplex
+from .validation import as_matrix, check_simplex
 
 __all__ = ["Portfolio"]
 

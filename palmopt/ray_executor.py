@@ -70,8 +70,8 @@ class RayExecutor:
         Which exceptions raised by the oracle are retried: all, none, or those of (or caused
         by an exception of) one of the given classes.  The cause chain is searched because
         palmopt's checked oracle reports every failure as an
-        :class:`~oracles.base.OracleError` raised *from* the oracle's own exception; list
-        :class:`~oracles.base.OracleError` itself to also retry invalid results.
+        :class:`~palmopt.oracle.OracleError` raised *from* the oracle's own exception; list
+        :class:`~palmopt.oracle.OracleError` itself to also retry invalid results.
     address : str, optional
         The cluster to connect to (``"auto"``, ``"ray://head:10001"``, ...) when Ray is not
         initialised yet; by default ``ray.init()`` starts a local instance (or joins the one
@@ -105,7 +105,7 @@ class RayExecutor:
 
     Exceptions reach the driver as themselves (not as ``RayTaskError``), with their cause
     chain and the remote traceback as a note, so a failing call is reported by
-    :func:`~palmopt.executors.run_calls` as an :class:`~oracles.base.OracleError` naming its
+    :func:`~palmopt.executors.run_calls` as an :class:`~palmopt.oracle.OracleError` naming its
     weight, exactly as with the serial executor.
 
     Examples

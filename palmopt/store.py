@@ -15,7 +15,7 @@ import sqlite3
 
 import numpy as np
 
-from oracles.base import Solution
+from palmopt.oracle import Solution
 
 __all__ = ["RunStore", "StoreMismatchError", "open_store"]
 
@@ -27,7 +27,7 @@ class StoreMismatchError(ValueError):
 
 
 class RunStore:
-    """A persistent map from weight vectors to oracle :class:`~oracles.base.Solution` objects.
+    """A persistent map from weight vectors to oracle :class:`~palmopt.oracle.Solution` objects.
 
     Parameters
     ----------
@@ -41,7 +41,7 @@ class RunStore:
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> from oracles.base import Solution
+    >>> from palmopt.oracle import Solution
     >>> from palmopt.store import RunStore
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     with RunStore(tmp, "demo-oracle", {"eps": 0.1}) as store:

@@ -15,7 +15,7 @@ pytest.importorskip("mo_gymnasium", reason="oracles.mogym needs MO-Gymnasium (in
 
 import mo_gymnasium  # noqa: E402
 
-from oracles.base import AlignmentOracle, checked  # noqa: E402
+from palmopt.oracle import AlignmentOracle, checked  # noqa: E402
 from oracles.mogym import (  # noqa: E402
     DST_MAPS,
     MOGymTable,

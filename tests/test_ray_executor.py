@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import palmopt
-from oracles.base import OracleError, checked
+from palmopt.oracle import OracleError, checked
 from palmopt.executors import run_calls
 from palmopt.store import RunStore
 

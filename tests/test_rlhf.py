@@ -13,7 +13,7 @@ pytest.importorskip("trl", reason="oracles.rlhf needs the `llm` extra (torch, tr
 import torch  # noqa: E402
 
 import palmopt  # noqa: E402
-from oracles.base import OracleError, checked  # noqa: E402
+from palmopt.oracle import OracleError, checked  # noqa: E402
 from oracles.rewards import Brevity, Coverage, RewardFunctionError  # noqa: E402
 from oracles.rlhf import (  # noqa: E402
     GRPOOracle,

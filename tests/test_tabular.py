@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.spatial import ConvexHull
 
-from oracles.base import OracleError, Solution, as_oracle, checked
+from palmopt.oracle import OracleError, Solution, as_oracle, checked
 from oracles.tabular import TabularMOMDP
 from oracles.tabular.instances import demo_instance, few_policies, many_policies, random_momdp
 
@@ -449,7 +449,7 @@ def test_bad_policy(policy, error, match):
         mdp.evaluate(policy)
 
 
-# ---------------------------------------------------------------------- through oracles.base.checked
+# ---------------------------------------------------------------------- through palmopt.oracle.checked
 
 
 def test_checked_tabular_oracle():

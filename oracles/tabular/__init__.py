@@ -24,8 +24,8 @@ import time
 import numpy as np
 from scipy.linalg import get_lapack_funcs
 
-from oracles.base import Solution
-from palmopt._validation import check_fraction, check_simplex
+from palmopt.oracle import Solution
+from palmopt.validation import check_fraction, check_simplex
 
 __all__ = ["TabularMOMDP", "random_momdp", "many_policies", "few_policies", "demo_instance"]
 

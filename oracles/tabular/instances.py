@@ -6,7 +6,7 @@ returns a :class:`~oracles.tabular.TabularMOMDP` with rewards in [0, 1].
 
 import numpy as np
 
-from palmopt._validation import as_rng, check_count, check_dim, check_fraction
+from palmopt.validation import as_rng, check_count, check_dim, check_fraction
 
 from . import TabularMOMDP
 

@@ -26,8 +26,7 @@ import numpy as np
 
 __all__ = ["AlignmentOracle", "Solution", "OracleError", "CheckedOracle", "as_oracle", "checked"]
 
-#: Slack allowed when checking values against ``value_range``.
-RANGE_ATOL = 1e-9
+from .tolerances import RANGE_ATOL
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,12 +94,12 @@ class CheckedOracle:
     Examples
     --------
     >>> import numpy as np
-    >>> from oracles.base import as_oracle, checked
+    >>> from palmopt.oracle import as_oracle, checked
     >>> bad = checked(as_oracle(lambda w: [np.nan, 0.0], d=2))
     >>> bad([0.5, 0.5])
     Traceback (most recent call last):
     ...
-    oracles.base.OracleError: oracle returned non-finite values [nan, 0.] at w = [0.5, 0.5]
+    palmopt.oracle.OracleError: oracle returned non-finite values [nan, 0.] at w = [0.5, 0.5]
     """
 
     def __init__(self, oracle, value_range=None):
@@ -187,7 +186,7 @@ def as_oracle(fn, d, *, name=None):
     Examples
     --------
     >>> import numpy as np
-    >>> from oracles.base import as_oracle
+    >>> from palmopt.oracle import as_oracle
     >>> V = np.array([[1.0, 0.0], [0.6, 0.6], [0.0, 1.0]])
     >>> oracle = as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="three-points")
     >>> oracle(np.array([0.5, 0.5])).values

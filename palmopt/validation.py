@@ -8,8 +8,7 @@ import numbers
 
 import numpy as np
 
-#: Tolerance on ``sum(w) == 1`` and ``w >= 0`` for user-supplied weights.
-SIMPLEX_ATOL = 1e-9
+from .tolerances import SIMPLEX_ATOL
 
 
 def check_dim(d, name="d"):

@@ -1,0 +1,31 @@
+"""The one vocabulary of outcomes: every result object carries a :class:`Status`.
+
+Run-time outcomes (a budget ran out, a certificate could not be established, a solver was
+imprecise) are reported here, never raised; exceptions are for bad input and failed oracles.
+"""
+
+import enum
+
+__all__ = ["Status"]
+
+
+class Status(enum.StrEnum):
+    """How a computation ended.  A ``StrEnum``: ``Status.SUCCESS == "success"``.
+
+    Examples
+    --------
+    >>> from palmopt import Status
+    >>> Status("budget-exhausted") is Status.BUDGET_EXHAUSTED, Status.SUCCESS == "success"
+    (True, True)
+    """
+
+    #: Finished and, where the result states a guarantee, the guarantee is certified.
+    SUCCESS = "success"
+    #: Finished, but the stated guarantee could not be certified.
+    NOT_CERTIFIED = "not-certified"
+    #: Stopped at the call budget (``max_calls``) or round budget (``max_rounds``).
+    BUDGET_EXHAUSTED = "budget-exhausted"
+    #: Stopped at ``time_limit``; the result is the best found, with bounds.
+    TIME_LIMIT = "time-limit"
+    #: A solver's answer could not be verified (primal and dual disagree beyond tolerance).
+    NUMERICAL_TROUBLE = "numerical-trouble"
