@@ -7,8 +7,10 @@ costs no SciPy or Numba import.  Nothing heavy (torch, trl, ray) is ever importe
 """
 
 import importlib
+import sys
+import types
 
-#: public name -> the submodule that defines it (a submodule maps to itself)
+#: public name -> the submodule that defines it
 _EXPORTS = {
     "AlignmentOracle": "oracle",
     "OracleError": "oracle",
@@ -29,24 +31,36 @@ _EXPORTS = {
     "SerialExecutor": "executors",
     "PoolExecutor": "executors",
     "RayExecutor": "executors",
-    "baselines": "baselines",
-    "bounds": "bounds",
-    "metrics": "metrics",
-    "nets": "nets",
 }
+#: public submodules
+_SUBMODULES = ("baselines", "bounds", "lattice", "metrics", "nets", "prune", "tolerances", "validation")
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    else:
         raise AttributeError(f"module 'palmopt' has no attribute {name!r}")
-    mod = importlib.import_module(f"{__name__}.{module}")
-    value = mod if name == module else getattr(mod, name)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``palmopt.palm`` must not replace the function ``palmopt.palm``
+    (the import system sets a package attribute per imported submodule)."""
+
+    def __setattr__(self, name, value):
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__():

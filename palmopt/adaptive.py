@@ -23,9 +23,10 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from palmopt.oracle import checked
+from .oracle import checked
 
-from .validation import check_count, check_fraction
+from .status import Status
+from .validation import check_count, check_fraction, check_tolerances
 from .certify import Certificate, corner_weights, upper_bound_opt
 from .executors import run_calls
 from .portfolio import Portfolio
@@ -89,7 +90,8 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
         delta_weight=corners[i_delta],
         eps=eps,
         delta=delta,
-        status="black-box" if lp_gap <= LP_SANDWICH else "numerical-trouble",
+        kind="black-box",
+        status=Status.SUCCESS if lp_gap <= LP_SANDWICH else Status.NUMERICAL_TROUBLE,
         max_lp_gap=float(lp_gap),
         n_lps=len(corners),
     )
@@ -109,12 +111,12 @@ def _check_eta(eta, eps, delta):
 def adaptive(
     oracle,
     eps,
-    delta=0.0,
+    delta=None,
     *,
     batch=1,
     max_calls=None,
     eta=None,
-    prune=True,
+    prune="greedy",
     executor=None,
     store=None,
     progress=True,
@@ -127,18 +129,20 @@ def adaptive(
         Values in [0, 1]^d (checked).  If it has an attribute ``error = (eta_m, eta_a)`` it is
         treated as approximate (see ``eta``).
     eps, delta : float in [0, 1)
-        Stopping rule: multiplicative (``delta = 0``), additive (``eps = 0``) or mixed.
-        ``eps = delta = 0`` computes an exact convex coverage set.
+        Stopping rule: multiplicative (``delta = 0``), additive (``eps = 0``) or mixed;
+        ``delta=None`` means ``delta = eps``.  ``eps = delta = 0`` computes an exact convex
+        coverage set (see :func:`ccs`).
     batch : int
         Query the ``batch`` corners with the largest shortfall per round (parallel executors).
     max_calls : int, optional
-        Budget of oracle calls; when it runs out the portfolio has ``status="budget-exhausted"``
-        and carries the best certificate reached.  Not part of the run's identity: a rerun with
-        a larger budget resumes.
+        Budget of oracle calls; when it runs out the portfolio has
+        ``status=Status.BUDGET_EXHAUSTED`` and carries the best certificate reached.  Not part
+        of the run's identity: a rerun with a larger budget resumes.
     eta : (float, float), optional
         Declared oracle error ``(eta_m, eta_a)``; defaults to ``oracle.error`` or ``(0, 0)``.
-    prune : bool
-        Drop members whose removal keeps the certificate (greedy, least-used first).
+    prune : {"greedy", "none"}
+        ``"greedy"``: drop members whose removal keeps the certificate (least-used first).
+        (``"exact"``, a minimum subset, is offered by :func:`palmopt.palm` only.)
     executor, store, progress
         As in :func:`palmopt.palm`; a rerun with the same store repeats no call.
 
@@ -155,14 +159,15 @@ def adaptive(
     >>> theta = np.linspace(0, np.pi / 2, 200)
     >>> V = np.c_[np.cos(theta), np.sin(theta)]          # a curved front of 200 policies
     >>> oracle = palmopt.as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="arc")
-    >>> p = palmopt.adaptive(oracle, 0.05, progress=False)
+    >>> p = palmopt.adaptive(oracle, 0.05, 0.0, progress=False)
     >>> p.certificate.holds, len(p), p.n_oracle_calls
     (True, 5, 5)
-    >>> palmopt.certify(p, V, eps=0.05).holds
+    >>> palmopt.certify(p, V).holds                      # the portfolio's own (0.05, 0)
     True
     """
-    eps = check_fraction(eps, "eps", allow_zero=True)
-    delta = check_fraction(delta, "delta", allow_zero=True)
+    eps, delta = check_tolerances(eps, delta, allow_zero=True)
+    if prune not in ("greedy", "none"):
+        raise ValueError(f"`prune` must be 'greedy' or 'none' for adaptive; got {prune!r}.")
     batch = check_count(batch, "batch")
     max_calls = None if max_calls is None else check_count(max_calls, "max_calls")
     oracle = checked(oracle)
@@ -176,7 +181,7 @@ def adaptive(
     t0 = time.perf_counter()
     Q, V, policies, curve, cache = [], [], [], [], {}
     pending = np.eye(d)
-    status = "success"
+    status = Status.SUCCESS
     bar = tqdm(total=max_calls, desc="adaptive", disable=not progress, leave=False)
     with open_store(store, oracle, params) as run_store:
         while True:
@@ -200,16 +205,18 @@ def adaptive(
             if not order:
                 break
             if max_calls is not None and len(Q) >= max_calls:
-                status = "budget-exhausted"
+                status = Status.BUDGET_EXHAUSTED
                 break
             pending = corners[order[:batch]]
     bar.close()
+    if status == Status.SUCCESS and not cert.certified:  # e.g. an oracle that contradicts itself
+        status = Status.NOT_CERTIFIED if cert.status == Status.SUCCESS else cert.status
 
     # one member per distinct value vector (the first weight that produced it)
     _, first = np.unique(Va, axis=0, return_index=True)
     members = np.sort(first)
     size_before = len(members)
-    if prune and status == "success":
+    if prune == "greedy" and status == Status.SUCCESS:
         members, cert = _prune(members, Va, Qa, b, eps, delta, cert, cache)
     return Portfolio(
         values=Va[members],
@@ -242,7 +249,7 @@ def _prune(members, V, Q, b, eps, delta, cert, cache):
         if not trial:
             continue
         trial_cert = envelope_certificate(V[trial], Q, b, eps, delta, cache)[0]
-        if trial_cert.holds and trial_cert.status == "black-box":
+        if trial_cert.certified:
             keep, cert = trial, trial_cert
     return np.array(keep), cert
 
@@ -275,7 +282,7 @@ def ccs(oracle, *, progress=False):
            [1. , 0. ]])
     """
     kept = []
-    for v in np.unique(adaptive(oracle, 0.0, 0.0, prune=False, progress=progress).values, axis=0):
+    for v in np.unique(adaptive(oracle, 0.0, 0.0, prune="none", progress=progress).values, axis=0):
         if not any(np.abs(v - k).max() <= SAME_VALUE for k in kept):  # same value, other policy
             kept.append(v)
     return np.array(kept)

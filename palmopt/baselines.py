@@ -5,7 +5,7 @@ and Optimistic Linear Support with an additive stopping rule (the multi-objectiv
 
 import numpy as np
 
-from palmopt.oracle import checked
+from .oracle import checked
 
 from . import nets
 from .validation import check_count, check_simplex
@@ -51,7 +51,7 @@ def uniform(oracle, k, **kwargs):
     return from_weights(oracle, nets.uniform(oracle.d, check_count(k, "k")), method="uniform", **kwargs)
 
 
-def random(oracle, k, rng=None, **kwargs):
+def random(oracle, k, *, rng=None, **kwargs):
     """``k`` weights drawn uniformly from the simplex (:func:`palmopt.nets.random`)."""
     return from_weights(oracle, nets.random(oracle.d, check_count(k, "k"), rng=rng), method="random", **kwargs)
 
@@ -72,7 +72,7 @@ def ols(oracle, delta, **kwargs):
     """
     from .adaptive import adaptive
 
-    p = adaptive(oracle, 0.0, delta, prune=False, progress=kwargs.pop("progress", False), **kwargs)
+    p = adaptive(oracle, 0.0, delta, prune="none", progress=kwargs.pop("progress", False), **kwargs)
     return Portfolio(
         values=p.values,
         weights=p.weights,

@@ -13,10 +13,10 @@ from fractions import Fraction
 import numpy as np
 from scipy.special import betainc
 
-from . import _kernels
+from . import _kernels, lattice
 from .validation import check_count, check_dim, check_tolerances
 
-__all__ = ["levels", "net_size", "upper_bound", "lower_bound", "lattice_resolution", "sphere_front"]
+__all__ = ["levels", "net_size", "upper_bound", "lower_bound", "sphere_front"]
 
 #: Work (elementary steps) above which :func:`net_size` refuses to count exactly.
 MAX_COUNT_WORK = 2e10
@@ -67,37 +67,6 @@ def _edges(d, eps, delta):
     return np.concatenate(([0.0], np.array(units, dtype=np.float64) / 2**UNIT_BITS))
 
 
-def lattice_resolution(d, delta):
-    r"""Grid resolution ``N`` of the additive lattice net (points ``k / N``, ``sum k = N``).
-
-    Notes
-    -----
-    For rewards in [0, 1] and any ``w, w'`` on the simplex, with ``pi'`` optimal for ``w'``,
-
-    .. math:: w·V(π') ≥ w'·V(π') - |(w - w')·V(π')| ... ≥ OPT(w) - ||w - w'||_1,
-
-    precisely: ``w·V(π') - w·V(π_w) = (w' - w)·(V(π_w) - V(π')) + [w'·V(π') - w'·V(π_w)]``,
-    the bracket is ``>= 0`` and ``V(π_w) - V(π') ∈ [-1, 1]^d``, so the loss is at most
-    ``||w - w'||_1``.  Largest-remainder rounding to the grid ``(1/N) Z^d`` moves ``w`` by at
-    most ``2 r (d - r) / (d N) <= 2 floor(d/2) ceil(d/2) / (d N)`` in L1 (``r`` coordinates
-    round up; the worst case has equal fractional parts ``r/d``).  Hence
-
-    .. math:: N = ⌈ 2 ⌊d/2⌋ ⌈d/2⌉ / (d δ) ⌉
-
-    guarantees ``w·V(π_{w'}) ≥ OPT(w) - δ``.
-
-    Examples
-    --------
-    >>> from palmopt.bounds import lattice_resolution
-    >>> lattice_resolution(2, 0.1), lattice_resolution(3, 0.1)
-    (10, 14)
-    """
-    d = check_dim(d)
-    _, delta = check_tolerances(delta, delta)
-    radius = 2 * (d // 2) * ((d + 1) // 2) / d  # L1 covering radius times N
-    return max(1, int(math.ceil(radius / delta - 1e-12)))
-
-
 def net_size(d, eps, delta=None, *, kind="palm"):
     r"""Exact size of the net ``cover(d, eps, delta, kind=kind)``, without building it.
 
@@ -134,7 +103,7 @@ def net_size(d, eps, delta=None, *, kind="palm"):
     and memory ``O(|B|^2)``.  (Floating-point sums taken in another order than the
     enumeration's are the only way the two could differ; the tests check that they agree.)
     For ``kind="additive"`` the size is ``binom(N + d - 1, d - 1)`` with
-    ``N = lattice_resolution(d, delta)``.
+    ``N = lattice.resolution(d, delta)``.
 
     Examples
     --------
@@ -145,7 +114,7 @@ def net_size(d, eps, delta=None, *, kind="palm"):
     d = check_dim(d)
     eps, delta = check_tolerances(eps, delta)
     if kind == "additive":
-        return math.comb(lattice_resolution(d, delta) + d - 1, d - 1)
+        return lattice.size(d, lattice.resolution(d, delta))
     if kind != "palm":
         raise ValueError(f"`kind` must be 'palm' or 'additive'; got {kind!r}.")
     B = np.ascontiguousarray(_edges(d, eps, delta)[1:-1])
@@ -231,10 +200,5 @@ def sphere_front(d, resolution):
            [0.707, 0.707],
            [1.   , 0.   ]])
     """
-    d = check_dim(d)
-    N = check_count(resolution, "resolution")
-    n = math.comb(N + d - 1, d - 1)
-    K = np.empty((n, d), dtype=np.int64)
-    _kernels.lattice_walk(d, N, K)
-    V = K.astype(np.float64)
+    V = lattice.points(check_dim(d), check_count(resolution, "resolution")).astype(np.float64)
     return V / np.linalg.norm(V, axis=1, keepdims=True)

@@ -16,26 +16,27 @@ optimum; when the two are further apart than ``LP_SANDWICH`` the certificate's s
 downgraded to ``"numerical-trouble"``.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.optimize import linprog
 
-from .tolerances import LP_SANDWICH, WEIGHT_DECIMALS
-from .validation import as_matrix, as_values, check_fraction, undominated
+from .status import Status
+from .tolerances import LP_SANDWICH, SHORTFALL, WEIGHT_DECIMALS
+from .validation import as_matrix, as_values, check_fraction, check_tolerances, undominated
 
-__all__ = ["Certificate", "certify", "reference_vectors"]
+__all__ = ["Certificate", "certify", "corner_weights", "max_shortfall", "reference_vectors", "upper_bound_opt"]
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Certificate:
-    """The outcome of an exact whole-simplex check.
+    """The outcome of a whole-simplex check of ``w·u ≥ (1-eps) OPT(w) - delta``.
 
     Attributes
     ----------
     holds : bool
-        ``violation <= tol``: every ``w`` has a member with ``w·u ≥ (1-eps) OPT(w) - delta``.
+        ``violation <= SHORTFALL``: every ``w`` has a member with ``w·u ≥ (1-eps) OPT(w) - delta``.
     violation : float
         ``max_w (1-eps) OPT(w) - delta - max_j w·u_j`` (``<= 0`` when it holds).
     worst_weight : ndarray (d,)
@@ -47,10 +48,15 @@ class Certificate:
         Worst pure additive gap ``max_w OPT(w) - LB(w)`` and a weight attaining it.
     eps, delta : float
         The guarantee that was checked.
-    status : {"ok", "numerical-trouble", "black-box"}
-        ``"ok"``: every LP's primal and dual values agree within ``LP_SANDWICH`` when
-        recomputed with NumPy.  ``"black-box"``: an upper bound on OPT was used instead of an
-        exact front (adaptive runs); valid for an exact oracle.
+    kind : {"exact", "black-box"}
+        ``"exact"``: ``OPT`` is the upper envelope of an exact reference front
+        (:func:`certify`).  ``"black-box"``: ``OPT`` is replaced by the optimistic upper bound
+        built from the oracle's answers (adaptive runs); valid for an oracle within its declared
+        error.
+    status : Status
+        ``SUCCESS`` when every LP's primal and dual values agree within ``LP_SANDWICH`` when
+        recomputed with NumPy; ``NUMERICAL_TROUBLE`` otherwise (then ``holds`` is not to be
+        trusted).
     max_lp_gap : float
         The largest primal-dual disagreement seen.
     n_lps : int
@@ -65,28 +71,49 @@ class Certificate:
     delta_weight: np.ndarray
     eps: float
     delta: float
-    status: str
+    kind: str
+    status: Status
     max_lp_gap: float
     n_lps: int
+
+    @property
+    def certified(self):
+        """``holds`` and the LPs were verified: the guarantee is proven (for ``kind``'s ``OPT``)."""
+        return self.holds and self.status == Status.SUCCESS
 
     def __repr__(self):
         return (
             f"Certificate(holds={self.holds}, eps={self.eps:g}, delta={self.delta:g}, "
             f"violation={self.violation:.4g}, eps_star={self.eps_star:.4g}, "
-            f"delta_star={self.delta_star:.4g}, status={self.status!r})"
+            f"delta_star={self.delta_star:.4g}, kind={self.kind!r}, status={str(self.status)!r})"
         )
 
     def to_dict(self):
         """A JSON-serialisable dict (arrays as lists)."""
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.tolist() if isinstance(v, np.ndarray) else (str(v) if isinstance(v, Status) else v)
+        return out
 
     @classmethod
     def from_dict(cls, data):
+        """The certificate written by :meth:`to_dict` (values checked, no code run)."""
         data = dict(data)
+        names = {f.name for f in fields(cls)}
+        if set(data) != names:
+            raise ValueError(f"a certificate needs the keys {sorted(names)}; got {sorted(data)}.")
         for key in ("worst_weight", "eps_weight", "delta_weight"):
             if data[key] is not None:
                 data[key] = np.asarray(data[key], dtype=np.float64)
+        data["status"] = Status(data["status"])
+        if data["kind"] not in KINDS:
+            raise ValueError(f"certificate `kind` must be one of {KINDS}; got {data['kind']!r}.")
         return cls(**data)
+
+
+#: What ``OPT`` a certificate was computed against.
+KINDS = ("exact", "black-box")
 
 
 def reference_vectors(reference, d=None):
@@ -198,31 +225,39 @@ def max_shortfall(U, t, eps=0.0):
     return _Envelope(U).shortfall(t, 1.0 - eps)
 
 
-def _min_ratio(U, t, A_ub, b_ub, A_simplex, box, max_iter=60):
+def _min_ratio(env, t, max_iter=60):
     """Dinkelbach's iteration for ``min_{w∈Δ, w·t>0} LB(w) / (w·t)``.
 
-    Each step solves the well-conditioned simplex LP ``F(ρ) = min_w LB(w) - ρ w·t`` and moves
-    ``ρ`` to the ratio at its minimiser; ``ρ`` decreases strictly until ``F(ρ) = 0``.  Returns the
-    witness and ``(n_lps, trouble, primal-dual gap)``; the gap is in the units of ``F``.
+    Each step solves the well-conditioned simplex LP ``F(ρ) = min_w LB(w) - ρ w·t`` (that is,
+    ``-max_shortfall`` at scale ``ρ``) and moves ``ρ`` to the ratio at its minimiser; ``ρ``
+    decreases strictly until ``F(ρ) = 0``.  Returns the witness and ``(n_lps, trouble,
+    primal-dual gap)``; the gap is in the units of ``F``.
     """
     d = len(t)
     w = np.eye(d)[int(np.argmax(t))]
-    lb = float((U @ w).max())
-    rho = lb / float(w @ t)
+    rho = env.lb(w) / float(w @ t)
     for it in range(1, max_iter + 1):
-        x, dual = _solve(np.r_[-rho * t, 1.0], A_ub, b_ub, A_simplex, np.ones(1), box)
-        if x is None:
+        value, v, bound = env.shortfall(t, rho)
+        if v is None:
             return w, (it, True, np.inf)
-        v = np.clip(x[:d], 0, None)
-        v /= v.sum()
-        value = float((U @ v).max()) - rho * float(v @ t)  # verified F at the LP's point
-        if float(v @ t) <= 0.0 or float((U @ v).max()) / float(v @ t) >= rho - 1e-15:
-            return w, (it, False, max(value, 0.0) - dual)  # no better ratio: F(rho) = 0
-        w, rho = v, float((U @ v).max()) / float(v @ t)
+        if float(v @ t) <= 0.0 or env.lb(v) / float(v @ t) >= rho - 1e-15:
+            return w, (it, False, bound - min(value, 0.0))  # no better ratio: F(rho) = 0
+        w, rho = v, env.lb(v) / float(v @ t)
     return w, (max_iter, True, np.inf)
 
 
-def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
+def _targets(portfolio, eps, delta):
+    """The guarantee to check: given, else the portfolio's own, else (0, 0); ``delta=None`` is ``eps``."""
+    own = (getattr(portfolio, "eps", np.nan), getattr(portfolio, "delta", np.nan))
+    if eps is None and all(isinstance(x, float) and np.isfinite(x) for x in own):
+        eps = own[0]
+        if delta is None:
+            delta = own[1]
+    eps = 0.0 if eps is None else eps
+    return check_tolerances(eps, delta, allow_zero=True)
+
+
+def certify(portfolio, reference, eps=None, delta=None):
     r"""Check a portfolio against a reference front over the whole simplex, exactly.
 
     Parameters
@@ -231,46 +266,38 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
         The members' value vectors.
     reference : array_like (n, d), or an object with ``reference_front()`` or ``values``
         Achievable vectors whose upper envelope is OPT (an exact front).
-    eps, delta : float in [0, 1)
-        The guarantee to check, ``w·u ≥ (1-eps) OPT(w) - delta``.
-    tol : float
-        ``holds`` means ``violation <= tol``.
+    eps, delta : float in [0, 1), optional
+        The guarantee to check, ``w·u ≥ (1-eps) OPT(w) - delta``.  Default: the portfolio's
+        own target (``portfolio.eps``, ``portfolio.delta``) when it has one, else ``eps = 0``;
+        ``delta=None`` means ``delta = eps``.
 
     Returns
     -------
     Certificate
+        ``kind="exact"``; ``holds`` means ``violation <= SHORTFALL``.
 
     Notes
     -----
     Per reference vector: one LP for the mixed and additive gaps (two when ``eps > 0``) and a
     few Dinkelbach steps for the multiplicative gap, each LP with ``d + 1`` variables and ``k``
-    constraints; see the module docstring.
+    constraints (:func:`max_shortfall`); see the module docstring.
 
     Examples
     --------
     >>> import numpy as np
     >>> from palmopt import certify
     >>> T = np.array([[1.0, 0.0], [0.8, 0.8], [0.0, 1.0]])
-    >>> certify(T[[0, 2]], T, eps=0.2).holds          # the corners miss (0.8, 0.8) at w = (½, ½)
+    >>> certify(T[[0, 2]], T, eps=0.2, delta=0).holds   # the corners miss (0.8, 0.8) at w = (½, ½)
     False
     >>> cert = certify(T[[1]], T, eps=0.2, delta=0.0)
     >>> cert.holds, round(cert.eps_star, 3), round(cert.delta_star, 3)
     (True, 0.2, 0.2)
     """
     U = as_values(portfolio)
-    k, d = U.shape
+    d = U.shape[1]
     T = reference_vectors(reference, d)
-    eps = check_fraction(eps, "eps", allow_zero=True)
-    delta = check_fraction(delta, "delta", allow_zero=True)
-
-    A_ub = np.c_[U, -np.ones(k)]  # w·u_j - s <= 0
-    b_ub = np.zeros(k)
-    A_simplex = np.r_[np.ones(d), 0.0][None, :]
-    smax = max(float(np.abs(U).max()), 1.0)
-    box = np.r_[np.ones(d), smax]
-
-    def lb(w):
-        return float((U @ w).max())
+    eps, delta = _targets(portfolio, eps, delta)
+    env = _Envelope(U)
 
     worst = (-np.inf, None)
     add = (-np.inf, None)
@@ -278,32 +305,28 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
     gap, n_lps, trouble = 0.0, 0, False
     for t in T:
         for scale in sorted({1.0 - eps, 1.0}):  # one LP when eps = 0
-            x, dual = _solve(np.r_[-scale * t, 1.0], A_ub, b_ub, A_simplex, np.ones(1), box)
+            value, w, bound = env.shortfall(t, scale)
             n_lps += 1
-            if x is None:
+            if w is None:
                 trouble = True
                 continue
-            w = np.clip(x[:d], 0, None)
-            w /= w.sum()
-            value = scale * float(w @ t) - lb(w)  # verified witness value
-            gap = max(gap, -dual - value)  # the optimum lies in [value, -dual]
+            gap = max(gap, bound - value)  # the optimum lies in [value, bound]
             if scale == 1.0 - eps and value - delta > worst[0]:
                 worst = (value - delta, w)
             if scale == 1.0 and value > add[0]:
                 add = (value, w)
         if not np.any(t > 0):
             continue  # OPT = 0 along t: no multiplicative requirement
-        w, n = _min_ratio(U, t, A_ub, b_ub, A_simplex, box)
+        w, n = _min_ratio(env, t)
         n_lps += n[0]
         trouble |= n[1]
         gap = max(gap, n[2])
         if w is not None:
-            r_opt = lb(w) / float((T @ w).max())  # verified LB(w) / OPT(w) at the witness
+            r_opt = env.lb(w) / float((T @ w).max())  # verified LB(w) / OPT(w) at the witness
             if r_opt < ratio[0]:
                 ratio = (r_opt, w)
-    status = "numerical-trouble" if trouble or gap > LP_SANDWICH else "ok"
     return Certificate(
-        holds=bool(worst[0] <= tol),
+        holds=bool(worst[0] <= SHORTFALL),
         violation=float(worst[0]),
         worst_weight=worst[1],
         eps_star=float(1.0 - ratio[0]),
@@ -312,7 +335,8 @@ def certify(portfolio, reference, eps=0.0, delta=0.0, *, tol=1e-9):
         delta_weight=add[1],
         eps=eps,
         delta=delta,
-        status=status,
+        kind="exact",
+        status=Status.NUMERICAL_TROUBLE if trouble or gap > LP_SANDWICH else Status.SUCCESS,
         max_lp_gap=float(gap),
         n_lps=n_lps,
     )

@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from .status import Status
+
 
 def _cover(args):
     from . import bounds
@@ -69,14 +71,19 @@ def _run(args):
         json.dump(run, f, indent=2)
     executor = args.executor
     if executor == "ray":
-        from .ray_executor import RayExecutor
+        from .executors import RayExecutor
 
         executor = RayExecutor(address=os.environ.get("RAY_ADDRESS"))
     portfolio = palm(oracle, args.eps, args.delta, prune=args.prune, executor=executor, store=args.out, progress=not args.quiet)
     portfolio.save(os.path.join(args.out, "portfolio"), oracle=oracle)
-    report = {"run": args.out, "size": len(portfolio), **{k: v for k, v in portfolio.info.items() if "seconds" not in k}}
+    report = {
+        "run": args.out,
+        "size": len(portfolio),
+        "status": str(portfolio.status),
+        **{k: v for k, v in portfolio.info.items() if "seconds" not in k},
+    }
     print(json.dumps(report) if args.json else f"{portfolio!r}\n  " + "\n  ".join(f"{k}: {v}" for k, v in report.items()))
-    return 0
+    return 0 if portfolio.status == Status.SUCCESS else 1
 
 
 def _certify(args):
@@ -89,14 +96,12 @@ def _certify(args):
         run = json.load(f)
     oracle = _oracle_from(run["oracle"])
     portfolio = Portfolio.load(os.path.join(args.run_dir, "portfolio"), oracle=oracle)
-    eps = run["eps"] if args.eps is None else args.eps
-    delta = (run["delta"] if run["delta"] is not None else run["eps"]) if args.delta is None else args.delta
-    cert = certify(portfolio, oracle, eps, delta)
+    cert = certify(portfolio, oracle, args.eps, args.delta)  # default: the portfolio's own target
     if args.json:
         print(json.dumps(cert.to_dict()))
     else:
         print(f"{portfolio!r}\n{cert!r}\n  worst weight: {np.round(cert.worst_weight, 4).tolist()}")
-    return 0 if cert.holds and cert.status == "ok" else 1
+    return 0 if cert.certified else 1
 
 
 def _demo(args):
@@ -134,8 +139,8 @@ def build_parser():
 
     p = sub.add_parser("certify", help="certify a run's portfolio against the oracle's exact front")
     p.add_argument("run_dir")
-    p.add_argument("--eps", type=float, default=None, help="default: the run's eps")
-    p.add_argument("--delta", type=float, default=None, help="default: the run's delta")
+    p.add_argument("--eps", type=float, default=None, help="default: the portfolio's own eps")
+    p.add_argument("--delta", type=float, default=None, help="default: the portfolio's own delta (eps if --eps is given)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_certify)
 

@@ -60,7 +60,7 @@ def run_demo(out="palmopt-demo", json_output=False, eps=DEMO_EPS, delta=DEMO_DEL
                 "eps_star": c.eps_star,
                 "delta_star": c.delta_star,
                 "worst_weight": c.worst_weight.tolist(),
-                "status": c.status,
+                "status": str(c.status),
             }
             for (name, p), c in zip(rows, certs)
         ],
@@ -85,4 +85,4 @@ def run_demo(out="palmopt-demo", json_output=False, eps=DEMO_EPS, delta=DEMO_DEL
             )
         print("\n(certificates are exact LPs over the whole simplex; ε*, δ* are the worst pure gaps)")
         print(f"picture: {png}\nsummary: {os.path.join(out, 'summary.json')}  ({summary['seconds']} s)")
-    return 0 if certs[0].holds else 1
+    return 0 if certs[0].certified else 1

@@ -6,8 +6,8 @@ array, e.g. a :class:`~palmopt.minimum.MinimumPortfolio`) or a plain ``(k, d)`` 
 members' value vectors.  With ``LB(w) = max_j w·u_j`` the portfolio's lower envelope and
 ``OPT(w) = max_t w·t`` the reference front's upper envelope:
 
-* :func:`gaps` -- ``eps* = max_w 1 - LB(w)/OPT(w)`` and ``delta* = max_w OPT(w) - LB(w)`` over
-  the whole simplex, exactly (the LPs of :func:`palmopt.certify`);
+* the exact worst-case gaps ``eps* = max_w 1 - LB(w)/OPT(w)`` and ``delta* = max_w OPT(w) - LB(w)``
+  over the whole simplex are :func:`palmopt.certify`'s ``eps_star`` and ``delta_star``;
 * :func:`expected_utility` (EUM) and :func:`max_utility_loss` (MUL) -- the mean of ``LB`` and the
   largest ``OPT - LB`` over a sample of user weights (Zintgraf et al. 2015; Hayes et al. 2022);
 * :func:`hypervolume` -- the volume dominated by the members above a reference point;
@@ -21,15 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from .validation import as_matrix, as_rng, as_values, check_count, check_simplex
+from .validation import as_matrix, as_values, check_count, check_simplex
 from .certify import certify, reference_vectors
 from .nets import random as random_weights
 
 __all__ = [
-    "Gaps",
     "Spread",
     "expected_utility",
-    "gaps",
     "hypervolume",
     "max_utility_loss",
     "spread",
@@ -44,83 +42,6 @@ DEFAULT_N_USERS = 10_000
 def _best(V, W):
     """``max_j w·V_j`` and the first maximiser, for each row of ``W`` (validated)."""
     return _kernels.best_value(W, np.ascontiguousarray(V.T))
-
-
-@dataclass(frozen=True)
-class Gaps:
-    """Exact worst-case gaps of a portfolio against a reference front, over the whole simplex.
-
-    Attributes
-    ----------
-    eps_star : float
-        ``max(0, max_w 1 - LB(w) / OPT(w))``, the worst multiplicative gap.
-    eps_weight : ndarray (d,) or None
-        A weight attaining it (``None`` when there is no multiplicative gap).
-    delta_star : float
-        ``max_w OPT(w) - LB(w)``, the worst additive gap.
-    delta_weight : ndarray (d,)
-        A weight attaining it.
-    status : {"ok", "numerical-trouble"}
-        The certificate's status (primal and dual LP values agree when recomputed).
-    """
-
-    eps_star: float
-    eps_weight: np.ndarray
-    delta_star: float
-    delta_weight: np.ndarray
-    status: str
-
-    def __repr__(self):
-        return f"Gaps(eps_star={self.eps_star:.4g}, delta_star={self.delta_star:.4g}, status={self.status!r})"
-
-
-def gaps(portfolio, reference):
-    r"""Exact worst multiplicative and additive gaps of a portfolio, with witnesses.
-
-    A thin wrapper over :func:`palmopt.certify` with ``eps = delta = 0``.
-
-    Parameters
-    ----------
-    portfolio : Portfolio or array_like, shape (k, d)
-        The members' value vectors.
-    reference : array_like (n, d), or an object with ``reference_front()`` or ``values``
-        Achievable vectors whose upper envelope is ``OPT`` (an exact front).
-
-    Returns
-    -------
-    Gaps
-
-    Raises
-    ------
-    TypeError, ValueError
-        Non-numeric or non-finite inputs, or a column count that does not match.
-
-    Notes
-    -----
-    With ``LB(w) = max_j w·u_j`` and ``OPT(w) = max_t w·t``, over all ``w ∈ Δ_d``:
-
-    .. math:: ε^* = \max_w 1 - LB(w)/OPT(w), \qquad δ^* = \max_w OPT(w) - LB(w),
-
-    so the portfolio is an ``(ε^*, 0)``- and a ``(0, δ^*)``-portfolio, and no smaller value works.
-    Each is a handful of small LPs per reference vector (DESIGN.md §3), not a sample.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from palmopt.metrics import gaps
-    >>> T = np.array([[1.0, 0.0], [0.8, 0.8], [0.0, 1.0]])
-    >>> g = gaps(T[[0, 2]], T)                   # the corners miss (0.8, 0.8) at w = (½, ½)
-    >>> round(g.eps_star, 3), round(g.delta_star, 3), g.delta_weight.round(3).tolist()
-    (0.375, 0.3, [0.5, 0.5])
-    """
-    cert = certify(as_values(portfolio), reference, 0.0, 0.0)
-    return Gaps(
-        eps_star=cert.eps_star,
-        eps_weight=cert.eps_weight,
-        delta_star=cert.delta_star,
-        delta_weight=cert.delta_weight,
-        status=cert.status,
-    )
 
 
 def expected_utility(portfolio, W):
@@ -311,14 +232,14 @@ def usage_perplexity(portfolio, W=None, *, rng=None, n=DEFAULT_N_USERS):
     V = as_values(portfolio)
     k, d = V.shape
     if W is None:
-        W = random_weights(d, check_count(n, "n"), as_rng(rng))
+        W = random_weights(d, check_count(n, "n"), rng=rng)
     W = check_simplex(W, d)
     counts = np.bincount(_best(V, W)[1], minlength=k)
     p = counts[counts > 0] / W.shape[0]
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Spread:
     """Spread of the members' value vectors (Euclidean distances in objective space).
 
@@ -403,7 +324,7 @@ def summary(portfolio, reference=None, W=None, *, rng=None, n=DEFAULT_N_USERS):
     V = as_values(portfolio)
     d = V.shape[1]
     if W is None:
-        W = random_weights(d, check_count(n, "n"), as_rng(rng))
+        W = random_weights(d, check_count(n, "n"), rng=rng)
     W = check_simplex(W, d)
     sp = spread(V)
     out = {
@@ -416,11 +337,11 @@ def summary(portfolio, reference=None, W=None, *, rng=None, n=DEFAULT_N_USERS):
         "diameter": sp.diameter,
     }
     if reference is not None:
-        g = gaps(V, reference)
+        cert = certify(V, reference, 0.0, 0.0)
         out.update(
             max_utility_loss=max_utility_loss(V, reference, W),
-            eps_star=g.eps_star,
-            delta_star=g.delta_star,
-            gap_status=g.status,
+            eps_star=cert.eps_star,
+            delta_star=cert.delta_star,
+            gap_status=str(cert.status),
         )
     return out

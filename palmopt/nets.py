@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _kernels
 from .validation import as_rng, check_count, check_dim, check_simplex, check_tolerances
-from .bounds import _edges, lattice_resolution, net_size, upper_bound
+from . import lattice
+from .bounds import _edges, net_size, upper_bound
 
 __all__ = ["Net", "cover", "uniform", "random"]
 
@@ -125,7 +126,7 @@ def cover(d, eps, delta=None, *, kind="palm", max_points=10_000_000):
     kind : {"palm", "additive"}
         ``"palm"``: the mixed multiplicative/additive net of DESIGN.md §2, every level vector
         that some point of the simplex rounds to and no other.  ``"additive"``: the lattice
-        ``{k / N : sum k = N}`` with ``N = lattice_resolution(d, delta)``, a purely additive
+        ``{k / N : sum k = N}`` with ``N = lattice.resolution(d, delta)``, a purely additive
         guarantee ``OPT(w) - delta`` (stronger than (eps, delta); ``eps`` is not used).
     max_points : int
         Refuse to build a larger net.
@@ -189,7 +190,7 @@ def cover(d, eps, delta=None, *, kind="palm", max_points=10_000_000):
         radix = len(edges) - 1
         grid, bound = edges, upper_bound(d, eps, delta)
     else:
-        N = lattice_resolution(d, delta)
+        N = lattice.resolution(d, delta)
         radix = N + 1
         grid, bound, eps = N, size, 0.0
     if radix**d > _INT64_LIMIT:
@@ -220,13 +221,6 @@ def cover(d, eps, delta=None, *, kind="palm", max_points=10_000_000):
     )
 
 
-def _lattice_points(d, N):
-    n = math.comb(N + d - 1, d - 1)
-    index = np.empty((n, d), dtype=np.int64)
-    _kernels.lattice_walk(d, N, index)
-    return index / N
-
-
 def uniform(d, n):
     """Exactly ``n`` well-spread weights on the simplex (the PALM paper's "uniform" baseline).
 
@@ -255,10 +249,10 @@ def uniform(d, n):
     while math.comb(N + d - 1, d - 1) < n:
         N += 1
     if math.comb(N + d - 1, d - 1) == n:
-        return _lattice_points(d, N)
+        return lattice.points(d, N) / N
     while math.comb(N + d - 1, d - 1) < 20 * n:
         N += 1
-    C = _lattice_points(d, N)
+    C = lattice.points(d, N) / N
     chosen = [0]
     gap = np.linalg.norm(C - C[0], axis=1)
     for _ in range(n - 1):
@@ -268,7 +262,7 @@ def uniform(d, n):
     return C[chosen]
 
 
-def random(d, n, rng=None):
+def random(d, n, *, rng=None):
     """``n`` weights drawn uniformly from the simplex (Dirichlet(1, ..., 1)).
 
     Examples

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from palmopt.oracle import checked
+from .oracle import checked
 
 from .validation import check_count, check_fraction, check_tolerances
 from .executors import run_calls
@@ -68,10 +68,11 @@ def palm(
         ``oracle.d`` objectives; ``oracle(w)`` returns a :class:`~palmopt.oracle.Solution` with
         values in [0, 1]^d (checked).
     eps, delta : float in (0, 1)
-        Target guarantee ``w·V ≥ (1-eps) OPT(w) - delta`` for every ``w``; ``delta`` defaults
-        to ``eps``.
+        Target guarantee ``w·V ≥ (1-eps) OPT(w) - delta`` for every ``w``; ``delta=None``
+        means ``delta = eps``.
     prune : {"greedy", "exact", "none"}
         Greedy set cover, minimum set cover (integer programme), or keep every distinct policy.
+        The guarantee holds for any cover; ``info["cover_optimal"]`` says whether it is minimum.
     split : float in (0, 1)
         Share of the budget given to pruning (see the module docstring); ignored for
         ``prune="none"``.
@@ -142,7 +143,8 @@ def palm(
     own = np.full(len(net), -1)
     own[called] = inverse.ravel()
     C = covering_matrix(net.lower, own, V_called[first], eps2, delta2, opt_bound)
-    chosen = set_cover(C, prune)
+    cover_ = set_cover(C, prune)
+    chosen = cover_.columns
     greedy_size = len(set_cover(C, "greedy")) if prune == "exact" else None
     keep = first[chosen]
     n_calls = len(np.unique(net.points[called], axis=0))  # distinct weights: one call each
@@ -156,6 +158,7 @@ def palm(
         "delta_net": delta1,
         "eps_prune": eps2,
         "delta_prune": delta2,
+        "cover_optimal": cover_.optimal,
         "seconds_oracle": t_oracle,
         "seconds_total": time.perf_counter() - t0,
     }
@@ -167,6 +170,7 @@ def palm(
         eps=eps,
         delta=delta,
         method="palm",
+        status=cover_.status,
         info=info,
     )
 

@@ -1,5 +1,6 @@
 """Pictures of portfolios on the 2-simplex (d = 3): users coloured by the member that serves
-them, with the certificate's worst-gap weight marked.  matplotlib is imported lazily."""
+them, with the certificate's worst-gap weight marked.  matplotlib is imported lazily, and only
+its object-oriented API is used (no pyplot state, no backend switch)."""
 
 import numpy as np
 
@@ -30,16 +31,15 @@ def plot_routing(panels, path=None, *, resolution=120, labels=("objective 1", "o
     matplotlib.figure.Figure
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend choice
 
     if any(p.d != 3 for _, p, _ in panels):
         raise ValueError("plot_routing draws the 2-simplex: every portfolio must have d = 3.")
     W = nets.uniform(3, (resolution + 1) * (resolution + 2) // 2)
     xy = simplex_xy(W)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
-    cmap = plt.get_cmap("tab10")
+    fig = Figure(figsize=(4.2 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    cmap = matplotlib.colormaps["tab10"]
     for ax, (title, portfolio, cert) in zip(axes[0], panels):
         member = portfolio.route(W)
         ax.scatter(xy[:, 0], xy[:, 1], c=cmap(member % 10), s=4, marker="h", linewidths=0)

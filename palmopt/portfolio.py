@@ -10,6 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _kernels
+from .status import Status
 from .validation import as_matrix, check_simplex
 
 __all__ = ["Portfolio"]
@@ -43,8 +44,8 @@ class Portfolio:
         for a baseline built without a target).
     method : str
         How it was built (``"palm"``, ``"adaptive"``, ``"uniform"``, ...).
-    status : str
-        ``"success"``, or why the construction stopped short (e.g. ``"budget-exhausted"``).
+    status : Status
+        ``SUCCESS``, or why the construction stopped short (e.g. ``BUDGET_EXHAUSTED``).
     certificate : Certificate or None
         Evidence carried from the construction (adaptive runs carry their black-box
         certificate); :func:`palmopt.certify` computes one against a reference front.
@@ -69,7 +70,7 @@ class Portfolio:
     eps: float = float("nan")
     delta: float = float("nan")
     method: str = "custom"
-    status: str = "success"
+    status: Status = Status.SUCCESS
     certificate: Any = None
     info: Mapping[str, Any] = field(default_factory=dict)
 
@@ -87,6 +88,7 @@ class Portfolio:
         set_(self, "values", values)
         set_(self, "weights", weights)
         set_(self, "policies", policies)
+        set_(self, "status", Status(self.status))
         set_(self, "n_oracle_calls", len(values) if self.n_oracle_calls is None else int(self.n_oracle_calls))
         set_(self, "info", MappingProxyType(dict(self.info)))
 
@@ -103,7 +105,7 @@ class Portfolio:
         return self.values.shape[0]
 
     def __repr__(self):
-        status = "" if self.status == "success" else f", status={self.status!r}"
+        status = "" if self.status == Status.SUCCESS else f", status={str(self.status)!r}"
         return (
             f"Portfolio(method={self.method!r}, k={len(self)}, d={self.d}, eps={self.eps:.4g}, "
             f"delta={self.delta:.4g}, n_oracle_calls={self.n_oracle_calls}{status})"
@@ -163,7 +165,7 @@ class Portfolio:
         manifest = {
             "format": "palmopt.portfolio/1",
             "method": self.method,
-            "status": self.status,
+            "status": str(self.status),
             "eps": self.eps,
             "delta": self.delta,
             "n_oracle_calls": self.n_oracle_calls,

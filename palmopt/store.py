@@ -15,7 +15,7 @@ import sqlite3
 
 import numpy as np
 
-from palmopt.oracle import Solution
+from .oracle import Solution
 
 __all__ = ["RunStore", "StoreMismatchError", "open_store"]
 

@@ -145,7 +145,7 @@ from .rounding import rounding_lemma  # noqa: E402
 from .sphere import lower_bound  # noqa: E402
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Check:
     """A registered check: the function and its keyword arguments for a full and a quick run."""
 

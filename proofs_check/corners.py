@@ -21,6 +21,7 @@ import numpy as np
 
 from palmopt.certify import certify, corner_weights, upper_bound_opt
 from palmopt.nets import uniform
+from palmopt.status import Status
 
 from . import ClaimResult
 from ._instances import describe, front
@@ -148,7 +149,7 @@ def corner_principle(
                     # UB is the LP's verified dual bound: allow its primal-dual gap at both ends
                     "ub_excess": max(ub_sample_max[k] - ub_corner_max[k] for k in ub_corner_max)
                     - (ub_gap_sample + ub_gap_corner),
-                    "lp_status": cert.status,
+                    "lp_status": str(cert.status),
                 }
             )
     max_excess = max(max(r["excess"], r["ub_excess"]) for r in rows)
@@ -171,5 +172,5 @@ def corner_principle(
             "seconds": time.perf_counter() - t0,
             "table": rows,
         },
-        passed=max_excess <= TOL and lp_dis <= 1e-6 and all(r["lp_status"] == "ok" for r in rows),
+        passed=max_excess <= TOL and lp_dis <= 1e-6 and all(r["lp_status"] == Status.SUCCESS for r in rows),
     )

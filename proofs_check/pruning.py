@@ -16,6 +16,7 @@ import time
 from palmopt import bounds
 from palmopt.certify import certify
 from palmopt.palm import budget_split, palm
+from palmopt.status import Status
 
 from . import ClaimResult
 from ._instances import describe, front, instance
@@ -86,14 +87,14 @@ def pruning_split(
                         "size": len(p),
                         "front_size": len(T),
                         "holds": cert.holds,
-                        "status": cert.status,
+                        "status": str(cert.status),
                         "violation": cert.violation,
                         "eps_star": cert.eps_star,
                         "delta_star": cert.delta_star,
                     }
                 )
     done = [r for r in rows if not r["skipped"]]
-    certified = [r for r in done if r["holds"] and r["status"] == "ok"]
+    certified = [r for r in done if r["holds"] and r["status"] == Status.SUCCESS]
     by_split = {}
     for r in done:
         by_split.setdefault(r["split"], []).append(r["size"])

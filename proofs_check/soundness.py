@@ -16,6 +16,7 @@ import time
 
 from palmopt.adaptive import adaptive
 from palmopt.certify import certify
+from palmopt.status import Status
 
 from . import ClaimResult
 from ._instances import describe, front, instance
@@ -78,7 +79,7 @@ def adaptive_soundness(instances=DEFAULT_INSTANCES, targets=DEFAULT_TARGETS, *, 
                         "eps": eps,
                         "delta": delta,
                         "max_calls": max_calls,
-                        "status": p.status,
+                        "status": str(p.status),
                         "size": len(p),
                         "calls": p.n_oracle_calls,
                         "bb_holds": bb.holds,
@@ -93,8 +94,9 @@ def adaptive_soundness(instances=DEFAULT_INSTANCES, targets=DEFAULT_TARGETS, *, 
                         "sound": bool(
                             min(margins.values()) >= -TOL
                             and (not bb.holds or ex.holds)
-                            and bb.status == "black-box"
-                            and ex.status == "ok"
+                            and bb.kind == "black-box"
+                            and bb.status == Status.SUCCESS
+                            and ex.status == Status.SUCCESS
                         ),
                     }
                 )
@@ -115,7 +117,7 @@ def adaptive_soundness(instances=DEFAULT_INSTANCES, targets=DEFAULT_TARGETS, *, 
             "min_margin_delta_star": min(r["margins"]["delta_star"] for r in rows),
             "bb_certified": sum(r["bb_holds"] for r in rows),
             "exact_certified": sum(r["exact_holds"] for r in rows),
-            "budget_exhausted": sum(r["status"] == "budget-exhausted" for r in rows),
+            "budget_exhausted": sum(r["status"] == Status.BUDGET_EXHAUSTED for r in rows),
             "seconds": time.perf_counter() - t0,
             "table": rows,
         },

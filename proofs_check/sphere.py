@@ -41,7 +41,7 @@ import numpy as np
 from palmopt import bounds
 from palmopt.certify import corner_weights
 from palmopt.nets import uniform
-from palmopt.prune import set_cover
+from palmopt.prune import lp_lower_bound, set_cover
 
 from . import ClaimResult
 
@@ -142,7 +142,10 @@ def continuum_bracket(
     W = uniform(d, math.comb(users + d - 1, d - 1))
     # lower: relaxed service (1 - eps - rho) ||w|| - delta; exact minimum set cover
     C_low = _serves(W, T, min(eps + rho, 1.0), delta)
-    lower = len(set_cover(C_low, "exact")) if C_low.any(axis=1).all() else 1
+    lower = 1
+    if C_low.any(axis=1).all():
+        cov = set_cover(C_low, "exact")  # a lower bound only when proven minimum
+        lower = len(cov) if cov.optimal else lp_lower_bound(C_low)
     # upper: certify at the envelope's corner weights (exact for OPT = ||w||), add violators
     upper, violation, n_rounds, used_margin = None, np.inf, 0, None
     rows = W
@@ -152,7 +155,7 @@ def continuum_bracket(
             break
         for _ in range(rounds):
             n_rounds += 1
-            chosen = set_cover(C, method)
+            chosen = set_cover(C, method).columns
             U = T[chosen]
             corners = corner_weights(U)
             gap = (1.0 - eps) * np.linalg.norm(corners, axis=1) - delta - (corners @ U.T).max(axis=1)

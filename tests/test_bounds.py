@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import palmopt
-from palmopt import bounds
+from palmopt import bounds, lattice
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 5])
@@ -71,7 +71,7 @@ def test_lattice_resolution_is_the_smallest_grid_with_radius_delta():
     for d in range(2, 9):
         r = d // 2
         for delta in (0.3, 0.1, 0.05, 0.013):
-            N = bounds.lattice_resolution(d, delta)
+            N = lattice.resolution(d, delta)
             assert 2 * r * (d - r) / (d * N) <= delta + 1e-15
             assert N == 1 or 2 * r * (d - r) / (d * (N - 1)) > delta
 
@@ -86,7 +86,7 @@ def test_lattice_covering_radius_is_attained(d):
     k[0] += N - d - r  # sum k = N - r, so sum (k + r/d) = N
     w = (k + r / d) / N
     net = palmopt.cover(d, 0.5, 2 * r * (d - r) / (d * N), kind="additive")
-    assert bounds.lattice_resolution(d, net.delta) == N
+    assert lattice.resolution(d, net.delta) == N
     moved = np.abs(net.points[net.locate(w)] - w).sum()
     assert moved == pytest.approx(2 * r * (d - r) / (d * N), rel=1e-12)
 

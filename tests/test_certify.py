@@ -32,7 +32,7 @@ def test_certificate_matches_dense_sampling(d, eps, delta, data):
     # the witness really attains the reported violation
     w = cert.worst_weight
     assert (1 - eps) * (T @ w).max() - delta - (U @ w).max() == pytest.approx(cert.violation, abs=1e-9)
-    assert cert.status == "ok"
+    assert cert.status == "success"
 
 
 def test_finds_the_violating_weight():

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import palmopt
-from palmopt import bounds
+from palmopt import bounds, lattice
 from palmopt.nets import random, uniform
 
 from .strategies import policy_values, simplex_points, tolerances
@@ -97,7 +97,7 @@ def test_count_equals_enumeration(d, eps, delta):
 @pytest.mark.parametrize("d,delta", [(2, 0.1), (3, 0.1), (4, 0.2), (5, 0.3)])
 def test_additive_net_is_the_lattice(d, delta):
     net = palmopt.cover(d, 0.1, delta, kind="additive")
-    N = bounds.lattice_resolution(d, delta)
+    N = lattice.resolution(d, delta)
     assert len(net) == math.comb(N + d - 1, d - 1) == bounds.net_size(d, 0.1, delta, kind="additive")
     assert np.allclose(net.points * N, np.round(net.points * N))
     np.testing.assert_array_equal(net.locate(net.points), np.arange(len(net)))
