@@ -164,12 +164,3 @@ def test_ccs_is_the_reference_front(data):
     assert all(np.abs(front - c).max(axis=1).min() <= 1e-9 for c in ccs)
     assert palmopt.certify(ccs, front).delta_star <= 1e-9
     assert len(ccs) == len(front)
-
-
-def test_ols_baseline_meets_its_additive_target():
-    from oracles.tabular.instances import many_policies
-
-    mdp = many_policies(3, rng=0)
-    p = palmopt.baselines.ols(mdp, 0.05)
-    assert p.method == "ols" and p.eps == 0.0
-    assert palmopt.certify(p, mdp.reference_front(), 0.0, 0.05).holds

@@ -1,11 +1,13 @@
 """RayExecutor: the same portfolios as the serial executor, results persisted by the driver,
 retries, failures reported as OracleError naming the weight, cancellation of calls not started."""
 
+import concurrent.futures as cf
 import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -19,9 +21,11 @@ from palmopt.store import RunStore
 from .slow_oracle import SlowOracle
 from .test_runs import stored_rows
 
+# Explicit guard: without the optional `ray` extra this whole module is skipped, with this reason.
 ray = pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install 'palmopt[ray]')")
 
-from palmopt.ray_executor import RayExecutor  # noqa: E402 - after the skip
+from palmopt.executors import RayExecutor  # noqa: E402 - after the skip
+from palmopt.executors.ray import _RemoteFailure  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -181,6 +185,30 @@ def test_cancel_withdraws_calls_not_started_and_lets_running_ones_finish(tmp_pat
     assert ray.is_initialized()  # it did not start Ray, so it leaves it running
 
 
+def test_cancel_and_claim_settle_a_call_exactly_once():
+    """The dispatcher's claim and a user's cancel race; exactly one wins, and a cancelled call
+    is seen by waiters at once (no cluster needed)."""
+    from palmopt.executors.ray import _Call
+
+    for _ in range(200):
+        call, start, out = _Call(None), threading.Barrier(2), {}
+        threads = [
+            threading.Thread(target=lambda: (start.wait(), out.__setitem__("claim", call.claim()))),
+            threading.Thread(target=lambda: (start.wait(), out.__setitem__("cancel", call.cancel()))),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert out["claim"] != out["cancel"]
+        assert call.running() is out["claim"] and call.cancelled() is out["cancel"]
+        if out["cancel"]:
+            assert list(cf.as_completed([call], timeout=1)) == [call]
+            assert call.cancel() and not call.claim()  # settled once: repeating is harmless
+        else:
+            assert not call.cancel()
+
+
 def test_calls_wait_for_a_free_slot(tmp_path):
     """The default window is what the cluster can run: 2 CPUs, 1 CPU per call."""
     ex = RayExecutor()
@@ -202,7 +230,7 @@ def test_adaptive_in_batched_rounds_matches_serial():
 
 CLUSTER_DRIVER = """
 import sys, numpy as np, palmopt, ray
-from palmopt.ray_executor import RayExecutor
+from palmopt.executors import RayExecutor
 from tests.slow_oracle import SlowOracle
 ex = RayExecutor(address=sys.argv[1])
 p = palmopt.palm(SlowOracle(), 0.5, executor=ex, progress=False)
@@ -224,6 +252,52 @@ def test_a_driver_points_it_at_a_running_cluster(ray_instance, tmp_path):
     assert ray.is_initialized()  # the cluster outlives that driver
 
 
+class NeedsTwoArgs(Exception):
+    """Pickles but does not unpickle: its ``__init__`` does not take its ``args``."""
+
+    def __init__(self, code, detail):
+        super().__init__(f"code {code}: {detail}")
+
+
+def _raise_a_chain(w):
+    try:
+        try:
+            raise NeedsTwoArgs(7, "disk full")
+        except NeedsTwoArgs as exc:
+            raise ConnectionError("lost the trainer") from exc
+    except ConnectionError as exc:
+        raise OracleError(f"oracle raised ConnectionError at w = {w.tolist()}", w) from exc
+
+
+def test_the_failure_transport_restores_the_chain_and_describes_what_does_not_pickle():
+    w = np.array([0.25, 0.75])
+    try:
+        _raise_a_chain(w)
+    except OracleError as exc:
+        failure = _RemoteFailure.of(exc)
+    back = ray.cloudpickle.loads(ray.cloudpickle.dumps(failure)).original()
+    assert type(back) is OracleError and str(back) == "oracle raised ConnectionError at w = [0.25, 0.75]"
+    np.testing.assert_array_equal(back.weight, w)  # OracleError travels with its weight
+    assert type(back.__cause__) is ConnectionError and str(back.__cause__) == "lost the trainer"
+    root = back.__cause__.__cause__
+    assert type(root) is RuntimeError and str(root) == f"{__name__}.NeedsTwoArgs: code 7: disk full"
+    assert root.__cause__ is None
+    note = back.__notes__[0]
+    assert note.startswith("Raised in a Ray task; remote traceback:") and "NeedsTwoArgs: code 7: disk full" in note
+
+
+def test_a_remote_chain_reaches_the_driver_through_ray():
+    w = np.array([0.25, 0.75])
+    ex = RayExecutor(max_retries=0)
+    exc = ex.submit(_raise_a_chain, w).exception(timeout=60)
+    ex.shutdown()
+    assert type(exc) is OracleError and "w = [0.25, 0.75]" in str(exc)
+    np.testing.assert_array_equal(exc.weight, w)
+    assert type(exc.__cause__) is ConnectionError
+    assert type(exc.__cause__.__cause__) is RuntimeError and "NeedsTwoArgs: code 7" in str(exc.__cause__.__cause__)
+    assert "Raised in a Ray task" in exc.__notes__[0]
+
+
 def test_arguments_are_checked():
     with pytest.raises(ValueError, match="`num_gpus` must be >= 0; got -1"):
         RayExecutor(num_gpus=-1)
@@ -235,6 +309,14 @@ def test_arguments_are_checked():
         RayExecutor(init_kwargs=[("num_cpus", 2)])
     with pytest.raises(ValueError, match="`max_in_flight` must be >= 1; got 0"):
         RayExecutor(max_in_flight=0)
+    with pytest.raises(TypeError, match="`max_in_flight` must be an integer"):
+        RayExecutor(max_in_flight=2.0)
+    with pytest.raises(TypeError, match="`num_cpus` must be a number; got True"):
+        RayExecutor(num_cpus=True)
+    with pytest.raises(ValueError, match="`num_cpus` must be >= 0; got nan"):
+        RayExecutor(num_cpus=float("nan"))
+    with pytest.raises(ValueError, match="`max_retries` must be >= 0; got -1"):
+        RayExecutor(max_retries=-1)
     assert repr(RayExecutor(num_gpus=1, retry_exceptions=[OSError])) == (
         "RayExecutor(num_cpus=1, num_gpus=1, max_retries=2, retry_exceptions=[OSError], address=None)"
     )
@@ -247,5 +329,12 @@ def test_missing_ray_is_reported_with_the_extra(monkeypatch):
 
 
 def test_importing_palmopt_does_not_import_ray():
-    code = "import sys, palmopt, palmopt.executors, palmopt.ray_executor; assert 'ray' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+    code = (
+        "import sys, palmopt, palmopt.executors, palmopt.executors.ray\n"
+        "assert palmopt.RayExecutor is palmopt.executors.RayExecutor is palmopt.executors.ray.RayExecutor\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+        "palmopt.executors.RayExecutor()  # making one is what imports it\n"
+        "assert 'ray' in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]

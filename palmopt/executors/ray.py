@@ -28,10 +28,13 @@ import concurrent.futures as cf
 import functools
 import math
 import numbers
+import pickle
 import threading
 import time
 import traceback
 from collections.abc import Mapping
+
+from palmopt.validation import check_count
 
 __all__ = ["RayExecutor"]
 
@@ -106,12 +109,13 @@ class RayExecutor:
     Exceptions reach the driver as themselves (not as ``RayTaskError``), with their cause
     chain and the remote traceback as a note, so a failing call is reported by
     :func:`~palmopt.executors.run_calls` as an :class:`~palmopt.oracle.OracleError` naming its
-    weight, exactly as with the serial executor.
+    weight, exactly as with the serial executor.  An exception of the chain that cannot be
+    pickled arrives as a RuntimeError that names its class and message.
 
     Examples
     --------
     >>> import palmopt
-    >>> from palmopt.ray_executor import RayExecutor
+    >>> from palmopt.executors import RayExecutor
     >>> oracle = palmopt.as_oracle(lambda w: w, d=2, name="identity")
     >>> with RayExecutor(init_kwargs={"num_cpus": 2}) as ex:  # doctest: +SKIP
     ...     p = palmopt.palm(oracle, 0.2, executor=ex, progress=False)
@@ -128,9 +132,9 @@ class RayExecutor:
         *,
         max_in_flight=None,
     ):
-        self.num_cpus = _check_resource(num_cpus, "num_cpus")
-        self.num_gpus = _check_resource(num_gpus, "num_gpus")
-        self.max_retries = _check_int(max_retries, "max_retries", 0)
+        self.num_cpus = _check_nonnegative(num_cpus, "num_cpus", numbers.Real)
+        self.num_gpus = _check_nonnegative(num_gpus, "num_gpus", numbers.Real)
+        self.max_retries = _check_nonnegative(max_retries, "max_retries", numbers.Integral)
         self.retry_exceptions = _check_retry_exceptions(retry_exceptions)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"`address` must be None or a string; got {type(address).__name__}.")
@@ -140,7 +144,7 @@ class RayExecutor:
         if init_kwargs is not None and "address" in init_kwargs:
             raise ValueError("give the cluster as `address=`, not inside `init_kwargs`.")
         self.init_kwargs = dict(init_kwargs or {})
-        self.max_in_flight = None if max_in_flight is None else _check_int(max_in_flight, "max_in_flight", 1)
+        self.max_in_flight = None if max_in_flight is None else check_count(max_in_flight, "max_in_flight")
         self._ray = _import_ray()
         self._cond = threading.Condition()  # guards everything below
         self._owns_ray = False
@@ -288,12 +292,7 @@ class RayExecutor:
             call.set_result(inner.result())
             return
         cause = getattr(exc, "cause", None) if isinstance(exc, self._ray.exceptions.RayTaskError) else None
-        if isinstance(cause, _RemoteFailure):
-            try:
-                exc = cause.original()
-            except Exception:  # noqa: BLE001 - cannot be rebuilt here: Ray's error carries the traceback
-                pass
-        call.set_exception(exc)
+        call.set_exception(cause.original() if isinstance(cause, _RemoteFailure) else exc)
 
     def _release(self):
         with self._cond:
@@ -306,30 +305,36 @@ class RayExecutor:
 
 
 class _Call(cf.Future):
-    """One call: waiting in the driver (PENDING), handed to Ray (RUNNING), or done."""
+    """One call: waiting in the driver (PENDING), handed to Ray (RUNNING), or done.
+
+    A cancelled call must reach its waiters (``as_completed``, ``wait``) at once, not when the
+    dispatcher gets to it; ``concurrent.futures`` tells them from
+    ``set_running_or_notify_cancel``, which may run only once per future.  ``_settle`` runs it
+    exactly once, from whichever of :meth:`cancel` and :meth:`claim` comes first.
+    """
 
     def __init__(self, payload):
         super().__init__()
         self.payload = payload
+        self._settle_lock = threading.Lock()
+        self._settled = False
 
     def cancel(self):
-        if not super().cancel():
+        if not super().cancel():  # running or done
             return False
-        with self._condition:  # wake as_completed/wait now, not when the dispatcher reaches it
-            if self._state == _CANCELLED:
-                self.set_running_or_notify_cancel()
+        self._settle()  # tell the waiters, unless the dispatcher already did
         return True
 
     def claim(self):
-        """PENDING -> RUNNING (True), or make sure waiters know it was cancelled (False)."""
-        with self._condition:  # a reentrant lock: cancel() and claim() are atomic to each other
-            if self._state == _CANCELLED_AND_NOTIFIED:
+        """PENDING -> RUNNING (True); False for a cancelled call (its waiters are told)."""
+        return self._settle()
+
+    def _settle(self):
+        with self._settle_lock:
+            if self._settled:
                 return False
+            self._settled = True
             return self.set_running_or_notify_cancel()
-
-
-# concurrent.futures' states of a cancelled future before and after its waiters are notified
-_CANCELLED, _CANCELLED_AND_NOTIFIED = "CANCELLED", "CANCELLED_AND_NOTIFIED"
 
 
 # -- inside the workers --------------------------------------------------------------------
@@ -341,34 +346,59 @@ def _run_call(fn, args, kwargs, retry_exceptions):
         retry = retry_exceptions is True or (
             bool(retry_exceptions) and any(isinstance(e, retry_exceptions) for e in _chain(exc))
         )
-        raise (_RetryableFailure if retry else _RemoteFailure)(exc) from None
+        raise (_RetryableFailure if retry else _RemoteFailure).of(exc) from None
 
 
 class _RemoteFailure(Exception):
-    """Carries an exception raised in a task back to the driver, with its cause chain and
-    traceback, even when the exception itself does not survive pickling."""
+    """What a task raises when ``fn`` fails; Ray carries it to the driver, where
+    :meth:`original` rebuilds the exception that ``fn`` raised.
 
-    def __init__(self, exc=None, state=None):
-        if state is None:
-            state = {
-                "chain": [_portable(e) for e in _chain(exc)],
-                "traceback": "".join(traceback.format_exception(exc)),
-            }
-        super().__init__(state["traceback"].rstrip().rsplit("\n", 1)[-1])
-        self.state = state
+    Ray pickles an exception without its ``__cause__``, so each exception of the chain is
+    pickled on its own, and the remote traceback is kept as text.  An exception that pickles
+    by itself -- :class:`~palmopt.oracle.OracleError` does, with its weight -- comes back as a
+    copy; one that does not (an ``__init__`` that does not take its ``args``, an unpicklable
+    attribute, a class the driver cannot import) comes back as a RuntimeError naming its class
+    and message.
+    """
+
+    def __init__(self, links, traceback_text):
+        super().__init__(traceback_text.rsplit("\n", 1)[-1])
+        self.links = links  # [(pickled exception or None, "module.Class: message")], first to last cause
+        self.traceback_text = traceback_text
 
     def __reduce__(self):
-        return (type(self), (None, self.state))
+        return (type(self), (self.links, self.traceback_text))
+
+    @classmethod
+    def of(cls, exc):
+        from ray import cloudpickle
+
+        links = []
+        for e in _chain(exc):
+            try:
+                data = cloudpickle.dumps(e)
+                cloudpickle.loads(data)
+            except Exception:  # noqa: BLE001 - described instead
+                data = None
+            links.append((data, f"{type(e).__module__}.{type(e).__qualname__}: {e}"))
+        return cls(links, "".join(traceback.format_exception(exc)).rstrip())
 
     def original(self):
-        """The exception as raised in the task, ``__cause__`` chain restored, remote traceback as a note."""
-        import pickle
-
-        chain = [pickle.loads(data) for data in self.state["chain"]]
+        """The first exception, its ``__cause__`` chain restored, the remote traceback as a note."""
+        chain = [_load(data, description) for data, description in self.links]
         for exc, cause in zip(chain, chain[1:]):
             exc.__cause__ = cause
-        chain[0].add_note("Raised in a Ray task; remote traceback:\n" + self.state["traceback"].rstrip())
+        chain[0].add_note("Raised in a Ray task; remote traceback:\n" + self.traceback_text)
         return chain[0]
+
+
+def _load(data, description):
+    if data is not None:
+        try:
+            return pickle.loads(data)
+        except Exception:  # noqa: BLE001 - described instead
+            pass
+    return RuntimeError(description)
 
 
 class _RetryableFailure(_RemoteFailure):
@@ -383,53 +413,15 @@ def _chain(exc):
     return out
 
 
-def _portable(exc):
-    """Pickled bytes that load as a copy of ``exc`` (without its chain), falling back to
-    rebuilding it from its class, args and attributes (exceptions whose ``__init__`` does not
-    take their ``args``), then to a RuntimeError that describes it."""
-    from ray import cloudpickle
-
-    state = {k: v for k, v in vars(exc).items() if k != "__notes__"}
-    for candidate in (exc, _Rebuild(type(exc), exc.args, state)):
-        try:
-            data = cloudpickle.dumps(candidate)
-            cloudpickle.loads(data)
-            return data
-        except Exception:  # noqa: BLE001 - try the next form
-            continue
-    return cloudpickle.dumps(RuntimeError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"))
-
-
-class _Rebuild:
-    def __init__(self, cls, args, state):
-        self.cls, self.args, self.state = cls, args, state
-
-    def __reduce__(self):
-        return (_rebuild_exception, (self.cls, self.args, self.state))
-
-
-def _rebuild_exception(cls, args, state):
-    exc = cls.__new__(cls, *args)
-    exc.args = args
-    exc.__dict__.update(state)
-    return exc
-
-
-# -- small helpers -------------------------------------------------------------------------
-def _check_int(n, name, low):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {n!r} of type {type(n).__name__}.")
-    if n < low:
-        raise ValueError(f"`{name}` must be >= {low}; got {n}.")
-    return int(n)
-
-
-def _check_resource(x, name):
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"`{name}` must be a number; got {x!r} of type {type(x).__name__}.")
+# -- argument checks not in palmopt.validation ---------------------------------------------
+def _check_nonnegative(x, name, kind):
+    """``x`` as an int (``kind=numbers.Integral``) or a float (``numbers.Real``) >= 0."""
+    if isinstance(x, bool) or not isinstance(x, kind):
+        what = "an integer" if kind is numbers.Integral else "a number"
+        raise TypeError(f"`{name}` must be {what}; got {x!r} of type {type(x).__name__}.")
     if not x >= 0:  # also rejects NaN
         raise ValueError(f"`{name}` must be >= 0; got {x}.")
-    return float(x)
+    return int(x) if kind is numbers.Integral else float(x)
 
 
 def _check_retry_exceptions(retry):
