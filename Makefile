@@ -16,10 +16,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/palmopt demo
 
-# fast tests first, then the slow ones (long end-to-end runs, notebooks); pytest's exit code 5
-# ("no test selected") is not a failure of the slow step
+# fast tests first; then the kernels' tests again as plain Python (NUMBA_DISABLE_JIT=1: the
+# kernel bodies themselves are held to their NumPy twins); then the slow ones (long end-to-end
+# runs, notebooks), where pytest's exit code 5 ("no test selected") is not a failure
 test: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow"
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -m "not slow" -p no:cacheprovider tests/test_kernels.py tests/test_prune.py
 	$(PY) -m pytest -m slow || [ $$? -eq 5 ]
 
 bench: $(VENV)/.installed
