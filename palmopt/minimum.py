@@ -28,7 +28,6 @@ Weakly dominated and duplicate front points are dropped first (``t ≤ t'`` coor
 minimum nor ``OPT`` changes.
 """
 
-import numbers
 import time
 from dataclasses import dataclass
 
@@ -39,7 +38,7 @@ from .certify import Certificate, certify, max_shortfall
 from .prune import lp_lower_bound, minimal_rows, set_cover
 from .status import Status
 from .tolerances import RANGE_ATOL, SHORTFALL
-from .validation import as_matrix, check_count, check_fraction, check_tolerances, undominated
+from .validation import as_matrix, check_count, check_fraction, check_real, check_tolerances, undominated
 
 __all__ = ["MinimumPortfolio", "minimum_portfolio"]
 
@@ -263,12 +262,8 @@ def minimum_portfolio(reference, eps, delta=None, *, grid_eps=None, max_rounds=2
     else:
         grid_eps = check_fraction(grid_eps, "grid_eps")
     max_rounds = check_count(max_rounds, "max_rounds")
-    if time_limit is not None:
-        if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real):
-            raise TypeError(f"`time_limit` must be a number of seconds or None; got {time_limit!r}.")
-        if not time_limit > 0:
-            raise ValueError(f"`time_limit` must be > 0 seconds; got {time_limit}.")
-    deadline = None if time_limit is None else time.monotonic() + float(time_limit)
+    time_limit = None if time_limit is None else check_real(time_limit, "time_limit", strict=True)
+    deadline = None if time_limit is None else time.monotonic() + time_limit
 
     cand = undominated(front)
     T = front[cand]

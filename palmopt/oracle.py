@@ -27,6 +27,7 @@ import numpy as np
 __all__ = ["AlignmentOracle", "Solution", "OracleError", "CheckedOracle", "as_oracle", "checked"]
 
 from .tolerances import RANGE_ATOL
+from .validation import check_dim
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +195,4 @@ def as_oracle(fn, d, *, name=None):
     """
     if not callable(fn):
         raise TypeError(f"`fn` must be callable; got {type(fn).__name__}.")
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-        raise ValueError(f"`d` must be an integer >= 1; got {d!r}.")
-    return _FunctionOracle(fn, int(d), name or getattr(fn, "__qualname__", type(fn).__name__))
+    return _FunctionOracle(fn, check_dim(d), name or getattr(fn, "__qualname__", type(fn).__name__))

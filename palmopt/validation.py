@@ -39,13 +39,35 @@ def check_tolerances(eps, delta=None, *, allow_zero=False):
     return eps, delta
 
 
-def check_count(n, name):
-    """Return ``n`` as an int >= 1."""
+def check_count(n, name, *, minimum=1):
+    """Return ``n`` as an int >= ``minimum``; reject bools, floats and strings."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer; got {n!r} of type {type(n).__name__}.")
-    if n < 1:
-        raise ValueError(f"`{name}` must be >= 1; got {n}.")
+    if n < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}; got {n}.")
     return int(n)
+
+
+def check_real(x, name, *, minimum=0.0, strict=False):
+    """Return ``x`` as a finite float ``>= minimum`` (``> minimum`` when ``strict``).
+
+    Examples
+    --------
+    >>> from palmopt.validation import check_real
+    >>> check_real(2, "num_gpus"), check_real(0.5, "time_limit", strict=True)
+    (2.0, 0.5)
+    >>> check_real(0, "time_limit", strict=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: `time_limit` must be > 0; got 0.0.
+    """
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {x!r} of type {type(x).__name__}.")
+    x = float(x)
+    ok = x > minimum if strict else x >= minimum
+    if not (ok and np.isfinite(x)):  # also rejects NaN
+        raise ValueError(f"`{name}` must be {'>' if strict else '>='} {minimum:g}; got {x}.")
+    return x
 
 
 def as_matrix(X, name, d=None):

@@ -311,7 +311,7 @@ def test_arguments_are_checked():
         RayExecutor(max_in_flight=0)
     with pytest.raises(TypeError, match="`max_in_flight` must be an integer"):
         RayExecutor(max_in_flight=2.0)
-    with pytest.raises(TypeError, match="`num_cpus` must be a number; got True"):
+    with pytest.raises(TypeError, match="`num_cpus` must be a real number; got True"):
         RayExecutor(num_cpus=True)
     with pytest.raises(ValueError, match="`num_cpus` must be >= 0; got nan"):
         RayExecutor(num_cpus=float("nan"))

@@ -89,8 +89,8 @@ def test_oracle_error_pickles_with_its_weight():
     "make, exc, match",
     [
         (lambda: as_oracle("f", d=2), TypeError, "`fn` must be callable"),
-        (lambda: as_oracle(lambda w: w, d=0), ValueError, "`d` must be an integer >= 1"),
-        (lambda: as_oracle(lambda w: w, d=True), ValueError, "`d` must be an integer >= 1"),
+        (lambda: as_oracle(lambda w: w, d=0), ValueError, "`d` must be >= 1"),
+        (lambda: as_oracle(lambda w: w, d=True), TypeError, "`d` must be an integer"),
         (lambda: checked(lambda w: w), TypeError, "integer attribute `d`"),
     ],
 )

@@ -3,7 +3,7 @@
 import numpy as np
 from tqdm.auto import tqdm
 
-from palmopt.oracle import OracleError
+from ..oracle import OracleError
 
 from .local import resolve_executor
 

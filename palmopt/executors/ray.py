@@ -27,14 +27,13 @@ import collections
 import concurrent.futures as cf
 import functools
 import math
-import numbers
 import pickle
 import threading
 import time
 import traceback
 from collections.abc import Mapping
 
-from palmopt.validation import check_count
+from ..validation import check_count, check_real
 
 __all__ = ["RayExecutor"]
 
@@ -132,9 +131,9 @@ class RayExecutor:
         *,
         max_in_flight=None,
     ):
-        self.num_cpus = _check_nonnegative(num_cpus, "num_cpus", numbers.Real)
-        self.num_gpus = _check_nonnegative(num_gpus, "num_gpus", numbers.Real)
-        self.max_retries = _check_nonnegative(max_retries, "max_retries", numbers.Integral)
+        self.num_cpus = check_real(num_cpus, "num_cpus")
+        self.num_gpus = check_real(num_gpus, "num_gpus")
+        self.max_retries = check_count(max_retries, "max_retries", minimum=0)
         self.retry_exceptions = _check_retry_exceptions(retry_exceptions)
         if address is not None and not isinstance(address, str):
             raise TypeError(f"`address` must be None or a string; got {type(address).__name__}.")
@@ -411,17 +410,6 @@ def _chain(exc):
         out.append(exc)
         exc = exc.__cause__ if exc.__cause__ is not None or exc.__suppress_context__ else exc.__context__
     return out
-
-
-# -- argument checks not in palmopt.validation ---------------------------------------------
-def _check_nonnegative(x, name, kind):
-    """``x`` as an int (``kind=numbers.Integral``) or a float (``numbers.Real``) >= 0."""
-    if isinstance(x, bool) or not isinstance(x, kind):
-        what = "an integer" if kind is numbers.Integral else "a number"
-        raise TypeError(f"`{name}` must be {what}; got {x!r} of type {type(x).__name__}.")
-    if not x >= 0:  # also rejects NaN
-        raise ValueError(f"`{name}` must be >= 0; got {x}.")
-    return int(x) if kind is numbers.Integral else float(x)
 
 
 def _check_retry_exceptions(retry):
