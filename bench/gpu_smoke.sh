@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GRPOOracle call (oracles.rlhf) on one GPU: prints the time per call and the peak GPU memory.
+# One GRPOOracle call (oracles.llm) on one GPU: prints the time per call and the peak GPU memory.
 #
 #   bash bench/gpu_smoke.sh
 #       A model with Qwen2.5-0.5B-Instruct's shape (24 layers, hidden 896, vocabulary 151,936)
@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 from palmopt.oracle import checked
-from oracles.rewards import AnswerCorrectness, Brevity
-from oracles.rlhf import GRPOOracle
+from oracles.llm import GRPOOracle
+from oracles.llm.rewards import AnswerCorrectness, Brevity
 
 env = os.environ.get
 STEPS = int(env("SMOKE_STEPS", 20))
@@ -117,9 +117,10 @@ else:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
     config = Qwen2Config(**shape, pad_token_id=0, eos_token_id=1, bos_token_id=None)
 
-    def base_model():
-        torch.manual_seed(0)
-        return Qwen2ForCausalLM(config)
+    def base_model():  # a fresh model, the same on every call; the caller's random state is left alone
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return Qwen2ForCausalLM(config)
 
     model_name = f"random-qwen2-{SHAPE}"
 

@@ -3,7 +3,7 @@ r"""A real LLM experiment on two CPU cores: a portfolio of GRPO-trained LoRA ada
 The task
 --------
 A prompt lists three required letters, ``need : c a f ->``; a completion is a few letters.
-Two rewards that genuinely conflict (both in [0, 1], see :mod:`oracles.rewards`):
+Two rewards that genuinely conflict (both in [0, 1], see :mod:`oracles.llm.rewards`):
 
 * brevity  ``1 - (min(L, 3) / 3) ** 2`` (``L`` words): say as little as possible;
 * coverage ``(required letters present) / 3``: say every required letter.
@@ -23,8 +23,12 @@ preference.  Each oracle call then trains a LoRA adapter with TRL's ``GRPOTraine
 The portfolio comes from :func:`palmopt.adaptive` (the certified corner-weight search).  The
 script prints the calls, the portfolio, each member's reward vector with standard errors,
 what the members say on shared prompts, their diversity (distinct-n), the members that
-:func:`oracles.rlhf.generate` routes a few users to, and a zero-training baseline: the
-decoding-time mix (:class:`oracles.rlhf.LogitMixOracle`) of the two specialists.
+:func:`oracles.llm.generate` routes a few users to, and a zero-training baseline: the
+decoding-time mix (:class:`oracles.llm.LogitMixOracle`) of the two specialists.
+
+On a CPU everything runs on one thread (tiny models run several times faster so): the
+oracles' ``num_threads`` option, and a scoped thread count for the pre-training; torch's own
+setting is left as it was.
 
 Run ``python examples/llm_toy.py`` (about a minute on 2 cores; ``--quick`` for a smaller run of
 about half a minute) with the ``llm`` extra installed.
@@ -62,11 +66,10 @@ def make_tokenizer():
 
 
 def make_model(seed=0, hidden=64, layers=2):
-    """A randomly initialised tiny causal LM (seeded)."""
+    """A randomly initialised tiny causal LM (seeded; the caller's random state is left as it was)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(WORDS),
         hidden_size=hidden,
@@ -80,7 +83,9 @@ def make_model(seed=0, hidden=64, layers=2):
         bos_token_id=None,
         tie_word_embeddings=False,
     )
-    return LlamaForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
 
 
 def prompt(required):
@@ -111,12 +116,15 @@ def _sft_completion(required, rng, p_required=0.9):
     return out
 
 
-def pretrain_base(path, *, steps=400, seed=0, batch=64, lr=3e-3):
+def pretrain_base(path, *, steps=400, seed=0, batch=64, lr=3e-3, num_threads=None):
     """Supervised pre-training of the base policy; saved (model and tokenizer) to ``path``.
 
-    Skipped when ``path`` already holds a base trained with the same settings.
+    Skipped when ``path`` already holds a base trained with the same settings.  ``num_threads``:
+    torch's CPU threads during the training (``None``: torch's setting).
     """
     import torch
+
+    from oracles.llm.hf import torch_threads
 
     stamp = {"steps": steps, "seed": seed, "batch": batch, "lr": lr, "words": WORDS}
     marker = os.path.join(path, "pretrain.json")
@@ -130,27 +138,28 @@ def pretrain_base(path, *, steps=400, seed=0, batch=64, lr=3e-3):
     rng = random.Random(seed + 1)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
-    for _ in range(steps):
-        pairs = []
-        for _ in range(batch):
-            req = list(rng.choice(train)["required"])
-            rng.shuffle(req)
-            p = tok(prompt(req))["input_ids"]
-            c = tok(" ".join(_sft_completion(req, rng)))["input_ids"] + [tok.eos_token_id]
-            pairs.append((p, c))
-        width = max(len(p) + len(c) for p, c in pairs)
-        ids = torch.zeros(batch, width, dtype=torch.long)
-        att = torch.zeros(batch, width, dtype=torch.long)
-        lab = torch.full((batch, width), -100)
-        for i, (p, c) in enumerate(pairs):
-            seq = p + c
-            ids[i, : len(seq)] = torch.tensor(seq)
-            att[i, : len(seq)] = 1
-            lab[i, len(p) : len(seq)] = torch.tensor(c)  # loss on the completion only
-        loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with torch_threads(num_threads):
+        for _ in range(steps):
+            pairs = []
+            for _ in range(batch):
+                req = list(rng.choice(train)["required"])
+                rng.shuffle(req)
+                p = tok(prompt(req))["input_ids"]
+                c = tok(" ".join(_sft_completion(req, rng)))["input_ids"] + [tok.eos_token_id]
+                pairs.append((p, c))
+            width = max(len(p) + len(c) for p, c in pairs)
+            ids = torch.zeros(batch, width, dtype=torch.long)
+            att = torch.zeros(batch, width, dtype=torch.long)
+            lab = torch.full((batch, width), -100)
+            for i, (p, c) in enumerate(pairs):
+                seq = p + c
+                ids[i, : len(seq)] = torch.tensor(seq)
+                att[i, : len(seq)] = 1
+                lab[i, len(p) : len(seq)] = torch.tensor(c)  # loss on the completion only
+            loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     os.makedirs(path, exist_ok=True)
     model.save_pretrained(path)
     tok.save_pretrained(path)
@@ -160,14 +169,17 @@ def pretrain_base(path, *, steps=400, seed=0, batch=64, lr=3e-3):
 
 
 def rewards():
-    from oracles.rewards import Brevity, Coverage
+    from oracles.llm.rewards import Brevity, Coverage
 
     return [Brevity(MAX_WORDS, unit="words", power=2), Coverage(key="required")]
 
 
-def make_oracle(base_dir, run_dir, *, steps=50, eval_samples=8, seed=0):
-    """The GRPO oracle of this task (the base model is loaded from ``base_dir``)."""
-    from oracles.rlhf import GRPOOracle
+def make_oracle(base_dir, run_dir, *, steps=50, eval_samples=8, seed=0, num_threads=None):
+    """The GRPO oracle of this task (the base model is loaded from ``base_dir``).
+
+    ``num_threads`` (torch's CPU threads during the oracle's work) is not part of its fingerprint.
+    """
+    from oracles.llm import GRPOOracle
 
     train, held_out = build_data(seed)
     return GRPOOracle(
@@ -184,29 +196,50 @@ def make_oracle(base_dir, run_dir, *, steps=50, eval_samples=8, seed=0):
             "max_completion_length": MAX_WORDS + 1,
             "eval_samples": eval_samples,
             "seed": seed,
+            "num_threads": num_threads,
         },
         model_name="llm_toy-base",
     )
 
 
-def run(out_dir, *, quick=False, eps=0.05, delta=0.02, max_calls=None, seed=0, progress=False):
-    """Build the base, the portfolio, the diagnostics; return a JSON-friendly summary."""
+def run(out_dir, *, quick=False, eps=0.05, delta=0.02, max_calls=None, seed=0, progress=False, num_threads=None):
+    """Build the base, the portfolio, the diagnostics; return a JSON-friendly summary.
+
+    ``num_threads``: torch's CPU threads for the pre-training and the oracles (default: 1 without
+    CUDA -- tiny models run several times faster on one thread, the OpenMP start-up of each
+    operation dominates -- else torch's setting).  Torch's own setting is left as it was.
+    """
     import torch
     from transformers.utils import logging as hf_logging
 
-    import palmopt
-    from oracles.rlhf import LogitMixOracle, distinct_n, generate, load_adapter, member_distinct_n
-
+    if num_threads is None and not torch.cuda.is_available():
+        num_threads = 1
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    if not torch.cuda.is_available():
-        # Tiny models: one thread is several times faster than two (OpenMP start-up per op).
-        torch.set_num_threads(1)
+    try:
+        return _run(out_dir, quick, eps, delta, max_calls, seed, progress, num_threads)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _run(out_dir, quick, eps, delta, max_calls, seed, progress, num_threads):
+    import palmopt
+    from oracles.llm import LogitMixOracle, distinct_n, generate, load_adapter, member_distinct_n
+
     max_calls = max_calls or (4 if quick else 8)
     t0 = time.perf_counter()
-    base = pretrain_base(os.path.join(out_dir, "base"), steps=150 if quick else 400, seed=seed)
+    base = pretrain_base(
+        os.path.join(out_dir, "base"), steps=150 if quick else 400, seed=seed, num_threads=num_threads
+    )
     t_base = time.perf_counter() - t0
     oracle = make_oracle(
-        base, os.path.join(out_dir, "runs"), steps=25 if quick else 50, eval_samples=4 if quick else 8, seed=seed
+        base,
+        os.path.join(out_dir, "runs"),
+        steps=25 if quick else 50,
+        eval_samples=4 if quick else 8,
+        seed=seed,
+        num_threads=num_threads,
     )
 
     t1 = time.perf_counter()
@@ -247,7 +280,7 @@ def run(out_dir, *, quick=False, eps=0.05, delta=0.02, max_calls=None, seed=0, p
             tok,
             rewards(),
             held_out,
-            config={"max_new_tokens": MAX_WORDS + 1, "eval_samples": 4 if quick else 8},
+            config={"max_new_tokens": MAX_WORDS + 1, "eval_samples": 4 if quick else 8, "num_threads": num_threads},
             names=[os.path.basename(os.path.dirname(a)) for a in adapters],
         )
         mix = {str(w): mixer(np.array(w)).values.round(4).tolist() for w in [(0.7, 0.3), (0.5, 0.5), (0.3, 0.7)]}

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-pytest.importorskip("trl", reason="the notebook runs oracles.rlhf, which needs the `llm` extra")
+pytest.importorskip("trl", reason="the notebook runs oracles.llm, which needs the `llm` extra")
 nbformat = pytest.importorskip("nbformat", reason="executing notebooks needs the `notebooks` extra")
 nbclient = pytest.importorskip("nbclient", reason="executing notebooks needs the `notebooks` extra")
 

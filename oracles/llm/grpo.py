@@ -1,0 +1,513 @@
+r"""The GRPO alignment oracle: one call ``oracle(w)`` = one LoRA fine-tuning run on ``w·r``.
+
+:class:`GRPOOracle` fine-tunes a LoRA adapter with TRL's ``GRPOTrainer`` on the weighted reward
+``w·r``, then *evaluates* the adapter on held-out prompts, each reward separately, and returns
+the mean reward vector (in ``[0, 1]^d``) with its standard errors.  The policy handle is the
+adapter directory; completed calls are kept on disk (``run_dir/calls/<weight>/``) and answer
+repeated calls with the same fingerprint.
+
+Why ``sum_then_normalize`` and ``scale_rewards="none"``
+-------------------------------------------------------
+TRL's ``GRPOTrainer`` with ``reward_weights=w`` and
+``multi_objective_aggregation="sum_then_normalize"`` forms, for completion ``j`` of a prompt's
+group, the scalar reward ``R_j = Σ_i w_i r_i(j)`` and the advantage ``A_j = R_j - mean_group(R)``
+(``scale_rewards="none"``, Dr. GRPO).  That is a policy-gradient estimate for ``w·V(π)``, the
+objective palmopt's guarantees are about.  ``"normalize_then_sum"`` standardises each reward
+within the group first, ``Σ_i w_i (r_i - μ_i)/σ_i``: the per-reward scales ``σ_i`` change
+from group to group, so it no longer optimises ``w·r`` and is refused.  ``scale_rewards`` may
+be set to ``"group"`` or ``"batch"`` (TRL's default is ``"group"``); that divides ``A`` by a
+positive number, which keeps the direction of each group's update but reweights prompts (the
+question-level difficulty bias of Dr. GRPO), so ``"none"`` is the default here.
+"""
+
+import dataclasses
+import gc
+import hashlib
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+
+from palmopt.oracle import Solution
+
+from .config import GRPOOracleConfig
+from .data import check_weight, digest, prompt_rows
+from .hf import (
+    build_base,
+    isolated_rng,
+    load_adapter,
+    load_tokenizer,
+    quiet,
+    require_llm,
+    sample,
+    tokenizer_id,
+    torch_threads,
+    versions,
+    with_pad_token,
+)
+from .scoring import prepare_rewards, preflight, reward_matrix, reward_spec, summarise
+
+__all__ = ["GRPOOracle"]
+
+_SOLUTION = "solution.json"
+
+
+class GRPOOracle:
+    r"""Alignment oracle: GRPO fine-tuning of a LoRA adapter on ``w·r``, evaluated on held-out prompts.
+
+    Parameters
+    ----------
+    base_model : str or callable
+        A model name or local path (``AutoModelForCausalLM.from_pretrained``), or a factory
+        ``() -> PreTrainedModel`` that builds a *fresh* model on every call (seed it inside, so
+        that every call starts from the same base).
+    reward_funcs : sequence of callables or models, length d
+        ``reward(prompts, completions, **columns) -> list[float]`` (TRL's convention; extra
+        dataset columns arrive as keyword arguments, and ``completion_ids``), or
+        sequence-classification models, which are wrapped as
+        :class:`oracles.llm.rewards.SequenceClassifierReward` with the policy's tokenizer (wrap
+        them yourself to use another tokenizer or map).
+    train_prompts, eval_prompts : sequence
+        Strings, conversations, or dicts with a ``"prompt"`` key and extra columns (e.g.
+        ``answer`` for :class:`oracles.llm.rewards.AnswerCorrectness`).  The evaluation prompts
+        are held out: the returned values come from them, never from training logs.
+    run_dir : str
+        Where adapters, training logs and evaluation samples go (``run_dir/calls/<weight>/``).
+        It may be the same directory as palmopt's run store.
+    tokenizer : tokenizer, str or callable, optional
+        Default: loaded from ``base_model`` (required for a factory).  A tokenizer object is
+        not modified; one without a pad token is copied for training (TRL pads with
+        end-of-sequence), and ``oracle.tokenizer`` is that copy.
+    config : GRPOOracleConfig or mapping, optional
+    reward_ranges : sequence of (low, high), optional
+        Raw range of each reward; outputs are mapped to ``(r - low) / (high - low)`` for training
+        and evaluation (default ``(0, 1)`` each; see :mod:`oracles.llm.scoring`).
+    model_name : str, optional
+        Identifies the base model in the fingerprint (default: the path, or the factory's
+        qualified name -- change ``model_name`` whenever the factory changes).
+    error : (float, float)
+        Declared oracle error ``(eta_mult, eta_add)``, read by :func:`palmopt.adaptive` (its
+        certificate then holds for an oracle within that error).  RLHF gives no such bound;
+        the default ``(0, 0)`` treats the oracle as exact.
+
+    Attributes
+    ----------
+    d : int
+    value_range : (0.0, 1.0)
+    reward_names : tuple of str
+
+    Notes
+    -----
+    A call ``oracle(w)`` (``w >= 0``, rescaled to sum 1):
+
+    1. builds the base model and a fresh LoRA (or, with ``warm_start``, loads the adapter of
+       the nearest completed call);
+    2. trains with ``trl.GRPOTrainer(reward_funcs=..., args=GRPOConfig(reward_weights=w,
+       multi_objective_aggregation="sum_then_normalize", scale_rewards="none", seed=seed, ...))``;
+    3. samples ``eval_samples`` completions per held-out prompt (seed ``seed + 1``) and scores
+       them with each reward separately.
+
+    It returns ``Solution(values, policy=adapter_dir, info)`` where ``values[i]`` is the mean
+    mapped reward ``i`` and ``info["stderr"][i]`` its standard error (clustered by prompt:
+    the standard deviation of per-prompt means over ``sqrt(n_prompts)``).  ``info`` also holds
+    the seeds, timings, the library versions and the paths of the training log
+    (``train_log.json``) and of the evaluation samples (``eval_samples.json``).  Each call writes
+    into a temporary directory that is renamed when complete, so an interrupted call leaves
+    nothing half-written; a completed call found in ``run_dir`` (same fingerprint) is
+    returned without training again (``info["cached"]``).
+
+    TRL seeds the global random generators of torch, numpy and Python when a trainer is built;
+    the call runs inside :func:`oracles.llm.hf.isolated_rng`, so the caller's random state is
+    the same after a call as before it.
+
+    RLHF is an approximate oracle: ``w·V(π_w)`` may fall short of ``OPT(w)``, and ``V`` is an
+    estimate with the reported standard errors.
+
+    Examples
+    --------
+    See ``examples/llm_toy.py`` (a tiny model built from a config, trained on 2 CPU cores) and
+    ``docs/llm.md`` (a real model on a GPU).
+    """
+
+    value_range = (0.0, 1.0)
+
+    def __init__(
+        self,
+        base_model,
+        reward_funcs,
+        train_prompts,
+        eval_prompts,
+        run_dir,
+        *,
+        tokenizer=None,
+        config=None,
+        reward_ranges=None,
+        model_name=None,
+        error=(0.0, 0.0),
+    ):
+        require_llm()
+        self.config = GRPOOracleConfig.from_dict(config)
+        if not (isinstance(base_model, (str, os.PathLike)) or callable(base_model)):
+            raise TypeError(
+                f"`base_model` must be a model name/path or a factory returning a fresh model; "
+                f"got {type(base_model).__name__}."
+            )
+        if not isinstance(run_dir, (str, os.PathLike)):
+            raise TypeError(f"`run_dir` must be a directory path; got {type(run_dir).__name__}.")
+        self.base_model = base_model
+        self.model_name = _model_id(base_model, model_name)
+        self.tokenizer = with_pad_token(load_tokenizer(tokenizer, base_model))
+        self.train_rows = prompt_rows(train_prompts, "train_prompts")
+        self.eval_rows = prompt_rows(eval_prompts, "eval_prompts")
+        self.rewards, self.reward_ranges = prepare_rewards(reward_funcs, reward_ranges, self.tokenizer)
+        self.d = len(self.rewards)
+        self.reward_names = tuple(r.name for r in self.rewards)
+        self.run_dir = os.path.abspath(os.fspath(run_dir))
+        self.error = (float(error[0]), float(error[1]))
+        self._check_trl_args()
+        for rows, name in ((self.train_rows, "train_prompts"), (self.eval_rows, "eval_prompts")):
+            missing = {k for k in self.train_rows[0] if k != "prompt"} - set(rows[0])
+            if missing:
+                raise ValueError(f"`{name}` lacks the column(s) {sorted(missing)} that the other prompts carry.")
+        preflight(self.rewards, self.eval_rows)
+        self._fingerprint = self._make_fingerprint()
+
+    # -- identity ------------------------------------------------------------------------
+
+    def _check_trl_args(self):
+        from trl import GRPOConfig
+
+        valid = {f.name for f in dataclasses.fields(GRPOConfig)}
+        unknown = [k for k in self.config.trl_args if k not in valid]
+        if unknown:
+            raise ValueError(f"`trl_args` has key(s) {unknown} that the installed trl.GRPOConfig does not know.")
+
+    def _make_fingerprint(self):
+        spec = {
+            "model": self.model_name,
+            "tokenizer": tokenizer_id(self.tokenizer),
+            "rewards": reward_spec(self.rewards),
+            "reward_ranges": self.reward_ranges,
+            "train_prompts": digest(self.train_rows),
+            "eval_prompts": digest(self.eval_rows),
+            "config": self.config.identity(),
+        }
+        return (
+            f"oracles.llm.GRPOOracle(model={self.model_name!r}, rewards={list(self.reward_names)}, "
+            f"n_train={len(self.train_rows)}, n_eval={len(self.eval_rows)}, spec={digest(spec)[:16]})"
+        )
+
+    def fingerprint(self):
+        """Base model, tokenizer, reward functions (names and parameters), prompts (hashes) and config."""
+        return self._fingerprint
+
+    def __repr__(self):
+        return (
+            f"GRPOOracle(d={self.d}, model={self.model_name!r}, rewards={list(self.reward_names)}, "
+            f"run_dir={self.run_dir!r})"
+        )
+
+    # -- policies ------------------------------------------------------------------------
+
+    def save_policy(self, policy, directory):
+        """Copy an adapter directory into ``directory`` (for :meth:`palmopt.Portfolio.save`)."""
+        src = os.fspath(policy)
+        call_dir = os.path.dirname(os.path.abspath(src))
+        dst = os.path.join(directory, os.path.basename(call_dir))
+        if os.path.abspath(dst) != os.path.abspath(src):
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        return dst
+
+    def load_policy(self, path):
+        """The policy handle for a saved adapter: its path."""
+        if not os.path.isfile(os.path.join(path, "adapter_config.json")):
+            raise FileNotFoundError(f"no LoRA adapter at {path!r}.")
+        return os.path.abspath(path)
+
+    def load_model(self, policy, device=None):
+        """The base model with the adapter ``policy`` (see :func:`~oracles.llm.load_adapter`)."""
+        return load_adapter(self.base_model, policy, model_dtype=self.config.model_dtype, device=device)
+
+    # -- the disk cache ------------------------------------------------------------------
+
+    def _calls_dir(self):
+        return os.path.join(self.run_dir, "calls")
+
+    def _completed(self):
+        """``[(w, call_dir)]`` of completed calls with this oracle's fingerprint."""
+        out = []
+        root = self._calls_dir()
+        if not os.path.isdir(root):
+            return out
+        for name in sorted(os.listdir(root)):
+            path = os.path.join(root, name)
+            sol = _read_solution(path)
+            if sol is not None and sol.get("fingerprint") == self._fingerprint:
+                out.append((np.array(sol["weight"]), path))
+        return out
+
+    def history(self):
+        """Every completed call in ``run_dir`` with this fingerprint: ``[(w, Solution)]``, oldest first."""
+        out = []
+        for w, path in self._completed():
+            sol = _read_solution(path)
+            out.append((os.path.getmtime(os.path.join(path, _SOLUTION)), w, path, sol))
+        out.sort(key=lambda t: t[0])
+        return [
+            (
+                w,
+                Solution(
+                    values=sol["values"], policy=os.path.join(path, "adapter"), info=dict(sol["info"], cached=True)
+                ),
+            )
+            for _, w, path, sol in out
+        ]
+
+    # -- sampling and the call -----------------------------------------------------------
+
+    def sample(
+        self, policy, prompts, *, n=1, do_sample=True, temperature=None, max_new_tokens=None, seed=0, model=None
+    ):
+        """Completions of ``prompts`` by the adapter ``policy`` (``n`` per prompt, prompt-major).
+
+        Defaults follow the oracle's evaluation (sampling at the evaluation temperature, up to
+        ``max_completion_length`` tokens); ``model`` reuses an already loaded
+        :meth:`load_model`.  ``seed`` seeds this sampling only (the caller's random state is
+        left as it was).
+        """
+        cfg = self.config
+        with torch_threads(cfg.num_threads):
+            model = self.load_model(policy) if model is None else model
+            texts, _ = sample(
+                model,
+                self.tokenizer,
+                prompt_rows(prompts, "prompts"),
+                n,
+                max_new_tokens=max_new_tokens or cfg.max_completion_length,
+                temperature=temperature or cfg.eval_temperature or cfg.temperature,
+                seed=seed,
+                batch_size=cfg.eval_batch_size,
+                do_sample=do_sample,
+            )
+        return texts
+
+    def __call__(self, w):
+        w = check_weight(w, self.d)
+        final = os.path.join(self._calls_dir(), _weight_tag(w))
+        cached = _read_solution(final)
+        if cached is not None and cached.get("fingerprint") == self._fingerprint:
+            info = dict(cached["info"], cached=True)
+            return Solution(values=cached["values"], policy=os.path.join(final, "adapter"), info=info)
+        warm_from = None
+        if self.config.warm_start:
+            done = [(np.abs(v - w).sum(), p) for v, p in self._completed()]
+            if done:
+                warm_from = os.path.join(min(done)[1], "adapter")
+        os.makedirs(self._calls_dir(), exist_ok=True)
+        tmp = f"{final}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+        os.makedirs(tmp)
+        try:
+            with torch_threads(self.config.num_threads):
+                values, info = self._train_and_evaluate(w, tmp, warm_from)
+            info["adapter"] = os.path.join(final, "adapter")
+            for key in ("train_log", "eval_samples"):
+                info[key] = os.path.join(final, os.path.basename(info[key]))
+            with open(os.path.join(tmp, _SOLUTION), "w") as f:
+                json.dump(
+                    {"fingerprint": self._fingerprint, "weight": w.tolist(), "values": values.tolist(), "info": info},
+                    f,
+                    indent=1,
+                )
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+        return Solution(values=values, policy=info["adapter"], info=dict(info, cached=False))
+
+    def _grpo_args(self, w, out):
+        """The ``trl.GRPOConfig`` arguments of a call at ``w`` writing into ``out``."""
+        import torch
+
+        cfg = self.config
+        extra = {"dataloader_pin_memory": torch.cuda.is_available() and not cfg.use_cpu, **cfg.trl_args}
+        return dict(
+            output_dir=os.path.join(out, "trainer"),
+            reward_weights=[float(x) for x in w],
+            multi_objective_aggregation=cfg.multi_objective_aggregation,
+            scale_rewards=cfg.scale_rewards,
+            max_steps=cfg.max_steps,
+            learning_rate=cfg.learning_rate,
+            per_device_train_batch_size=cfg.per_device_train_batch_size,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            num_generations=cfg.num_generations,
+            max_completion_length=cfg.max_completion_length,
+            temperature=cfg.temperature,
+            top_p=1.0,
+            top_k=0,
+            beta=cfg.beta,
+            loss_type=cfg.loss_type,
+            seed=cfg.seed,
+            data_seed=cfg.seed,
+            bf16=cfg.bf16,
+            gradient_checkpointing=cfg.gradient_checkpointing,
+            use_cpu=cfg.use_cpu,
+            logging_steps=1,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=not cfg.verbose,
+            **extra,
+        )
+
+    def _train(self, w, out, warm_from):
+        """Train the adapter of a call; save it and the training log into ``out``; return the trained model.
+
+        Runs inside :func:`~oracles.llm.hf.isolated_rng` seeded with ``seed``: the base model's
+        factory and TRL (which seeds the global generators itself, from ``GRPOConfig.seed``) see
+        the same random state as before, and the caller's state comes back afterwards.
+        """
+        from datasets import Dataset
+        from peft import LoraConfig, PeftModel
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        from trl import GRPOConfig, GRPOTrainer
+
+        cfg = self.config
+        model = build_base(self.base_model, cfg.model_dtype)
+        peft_config = None
+        if warm_from is not None:
+            model = PeftModel.from_pretrained(model, warm_from, is_trainable=True)
+        else:
+            targets = cfg.lora_target_modules
+            peft_config = LoraConfig(
+                r=cfg.lora_r,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                target_modules=targets if isinstance(targets, str) else list(targets),
+                task_type="CAUSAL_LM",
+            )
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=list(self.rewards),
+            args=GRPOConfig(**_compatible_args(GRPOConfig, self._grpo_args(w, out))),
+            train_dataset=Dataset.from_list(self.train_rows),
+            processing_class=self.tokenizer,
+            peft_config=peft_config,
+        )
+        if not cfg.verbose:
+            trainer.remove_callback(PrinterCallback)
+            trainer.remove_callback(ProgressCallback)
+        trainer.train()
+        policy = trainer.accelerator.unwrap_model(trainer.model)
+        policy.save_pretrained(os.path.join(out, "adapter"))
+        with open(os.path.join(out, "train_log.json"), "w") as f:
+            json.dump(list(trainer.state.log_history), f, indent=1, default=repr)
+        shutil.rmtree(os.path.join(out, "trainer"), ignore_errors=True)
+        return policy
+
+    def _train_and_evaluate(self, w, out, warm_from):
+        import torch
+
+        cfg = self.config
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        with quiet(), isolated_rng(cfg.seed):
+            policy = self._train(w, out, warm_from)
+            t_train = time.perf_counter() - t0
+
+            t1 = time.perf_counter()
+            eval_seed = cfg.seed + 1
+            n = cfg.eval_samples
+            completions, ids = sample(
+                policy,
+                self.tokenizer,
+                self.eval_rows,
+                n,
+                max_new_tokens=cfg.max_completion_length,
+                temperature=cfg.eval_temperature or cfg.temperature,
+                seed=eval_seed,
+                batch_size=cfg.eval_batch_size,
+            )
+            R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
+            t_eval = time.perf_counter() - t1
+        values, se = summarise(R, len(self.eval_rows), n)
+        with open(os.path.join(out, "eval_samples.json"), "w") as f:
+            json.dump(
+                [
+                    {"prompt": self.eval_rows[k // n]["prompt"], "completion": completions[k], "rewards": R[k].tolist()}
+                    for k in range(len(completions))
+                ],
+                f,
+                indent=1,
+                default=repr,
+            )
+        peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        del policy
+        if torch.cuda.is_available():
+            gc.collect()
+            torch.cuda.empty_cache()
+        info = {
+            "weight": w.tolist(),
+            "reward_names": list(self.reward_names),
+            "stderr": se.tolist(),
+            "stderr_method": "per-prompt means" if len(self.eval_rows) > 1 else "samples",
+            "n_eval_prompts": len(self.eval_rows),
+            "eval_samples_per_prompt": n,
+            "seed": cfg.seed,
+            "eval_seed": eval_seed,
+            "warm_start_from": warm_from,
+            "train_steps": cfg.max_steps,
+            "seconds_train": t_train,
+            "seconds_eval": t_eval,
+            "peak_gpu_bytes": peak,
+            "train_log": os.path.join(out, "train_log.json"),
+            "eval_samples": os.path.join(out, "eval_samples.json"),
+            "versions": versions(),
+        }
+        return values, info
+
+
+def _model_id(base_model, model_name):
+    if model_name is not None:
+        return str(model_name)
+    if isinstance(base_model, (str, os.PathLike)):
+        return os.fspath(base_model)
+    return f"{getattr(base_model, '__module__', '?')}.{getattr(base_model, '__qualname__', type(base_model).__name__)}"
+
+
+def _weight_tag(w):
+    return "w" + "-".join(f"{x:.4f}" for x in w) + "-" + hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest()[:8]
+
+
+def _compatible_args(config_class, args):
+    """Map the oracle's GRPOConfig arguments onto the installed TRL's names.
+
+    TRL releases before ``multi_objective_aggregation`` existed (GDPO support, early 2026)
+    always summed the weighted rewards before normalising: the argument is dropped there.
+    Releases whose ``scale_rewards`` was a boolean take ``False`` for ``"none"`` and ``True``
+    for ``"group"``; ``"batch"`` needs a newer TRL.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    args = dict(args)
+    if "multi_objective_aggregation" not in fields:
+        args.pop("multi_objective_aggregation")
+    scale = fields.get("scale_rewards")
+    if scale is not None and isinstance(scale.default, bool):
+        if args["scale_rewards"] == "batch":
+            raise ValueError("scale_rewards='batch' needs a newer TRL (the installed one takes a boolean).")
+        args["scale_rewards"] = args["scale_rewards"] == "group"
+    return args
+
+
+def _read_solution(call_dir):
+    path = os.path.join(call_dir, _SOLUTION)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
