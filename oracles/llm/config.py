@@ -7,10 +7,10 @@ answers enters its fingerprint (:meth:`GRPOOracleConfig.identity`); ``num_thread
 
 import dataclasses
 import difflib
-import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from palmopt.validation import check_count, check_real
 
 __all__ = ["GRPOOracleConfig", "LogitMixConfig"]
 
@@ -67,25 +67,9 @@ def _from_mapping(cls, mapping):
     return cls(**mapping)
 
 
-def _pos_int(x, name, minimum=1):
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {x!r}.")
-
-
-def _pos_real(x, name, allow_zero=False):
-    ok = (
-        isinstance(x, numbers.Real)
-        and not isinstance(x, bool)
-        and math.isfinite(x)
-        and (x >= 0 if allow_zero else x > 0)
-    )
-    if not ok:
-        raise ValueError(f"`{name}` must be a {'non-negative' if allow_zero else 'positive'} finite number; got {x!r}.")
-
-
 def _check_threads(n):
     if n is not None:
-        _pos_int(n, "num_threads")
+        check_count(n, "num_threads")
 
 
 @dataclass(frozen=True)
@@ -209,17 +193,17 @@ class GRPOOracleConfig:
             "eval_samples",
             "eval_batch_size",
         ):
-            _pos_int(getattr(self, name), name)
-        _pos_int(self.num_generations, "num_generations", 2)
-        _pos_int(self.seed, "seed", 0)
-        _pos_real(self.learning_rate, "learning_rate")
-        _pos_real(self.temperature, "temperature")
-        _pos_real(self.beta, "beta", allow_zero=True)
-        _pos_real(self.lora_alpha, "lora_alpha")
-        _pos_real(self.lora_dropout, "lora_dropout", allow_zero=True)
+            check_count(getattr(self, name), name)
+        check_count(self.num_generations, "num_generations", minimum=2)
+        check_count(self.seed, "seed", minimum=0)
+        check_real(self.learning_rate, "learning_rate", strict=True)
+        check_real(self.temperature, "temperature", strict=True)
+        check_real(self.beta, "beta")
+        check_real(self.lora_alpha, "lora_alpha", strict=True)
+        check_real(self.lora_dropout, "lora_dropout")
         _check_threads(self.num_threads)
         if self.eval_temperature is not None:
-            _pos_real(self.eval_temperature, "eval_temperature")
+            check_real(self.eval_temperature, "eval_temperature", strict=True)
         if self.multi_objective_aggregation == "normalize_then_sum":
             raise ValueError(
                 "`multi_objective_aggregation='normalize_then_sum'` standardises each reward within its group before "
@@ -311,9 +295,9 @@ class LogitMixConfig:
 
     def __post_init__(self):
         for name in ("max_new_tokens", "eval_samples", "batch_size"):
-            _pos_int(getattr(self, name), name)
-        _pos_int(self.seed, "seed", 0)
-        _pos_real(self.temperature, "temperature")
+            check_count(getattr(self, name), name)
+        check_count(self.seed, "seed", minimum=0)
+        check_real(self.temperature, "temperature", strict=True)
         _check_threads(self.num_threads)
 
     @classmethod

@@ -6,8 +6,9 @@ r"""Output diversity of a portfolio: distinct-n within a set of texts and across
 """
 
 import math
-import numbers
 from typing import Callable, Sequence
+
+from palmopt.validation import check_count
 
 from .rewards.base import completion_text
 
@@ -44,8 +45,7 @@ def distinct_n(texts, n=2, *, tokenize: Callable[[str], Sequence[str]] = str.spl
     >>> distinct_n(["a b a b", "a b c"], n=2)
     0.6
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"`n` must be an integer >= 1; got {n!r}.")
+    n = check_count(n, "n")
     if isinstance(texts, str):
         raise TypeError("`texts` must be a sequence of texts, not one string.")
     grams = [g for t in texts for g in _ngrams(t, n, tokenize)]

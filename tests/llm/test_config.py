@@ -29,6 +29,6 @@ def test_num_threads_stays_out_of_the_identity():
     a, b = GRPOOracleConfig(), GRPOOracleConfig(num_threads=1)
     assert a.identity() == b.identity() and a.to_dict() != b.to_dict()
     assert "num_threads" not in LogitMixConfig(num_threads=2).identity()
-    for bad in (0, 1.5, True):
-        with pytest.raises(ValueError, match="num_threads"):
+    for bad, exc in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(exc, match="`num_threads` must be"):
             LogitMixConfig(num_threads=bad)

@@ -39,11 +39,16 @@ def test_brevity_tokens_need_ids():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"max_length": 0}, {"max_length": 2.5}, {"max_length": 3, "power": 0}, {"max_length": 3, "unit": "bytes"}],
+    "kwargs, exc, match",
+    [
+        ({"max_length": 0}, ValueError, "`max_length` must be >= 1"),
+        ({"max_length": 2.5}, TypeError, "`max_length` must be an integer"),
+        ({"max_length": 3, "power": 0}, ValueError, "`power` must be > 0"),
+        ({"max_length": 3, "unit": "bytes"}, ValueError, "unit"),
+    ],
 )
-def test_brevity_rejects_bad_parameters(kwargs):
-    with pytest.raises(ValueError):
+def test_brevity_rejects_bad_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
         Brevity(**kwargs)
 
 

@@ -140,11 +140,3 @@ def column(kwargs, key, n, name):
     if len(col) != n:
         raise ValueError(f"reward function {name!r}: column {key!r} has {len(col)} entries for {n} completions.")
     return col
-
-
-def check_positive(x, name, kind=numbers.Real):
-    """Raise ``ValueError`` unless ``x`` is a positive number (an integer with ``kind=numbers.Integral``)."""
-    if isinstance(x, bool) or not isinstance(x, kind) or not x > 0:
-        raise ValueError(
-            f"`{name}` must be a positive {'integer' if kind is numbers.Integral else 'number'}; got {x!r}."
-        )

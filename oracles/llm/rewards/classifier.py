@@ -8,9 +8,10 @@ It imports torch only when called.
 import contextlib
 import copy
 import math
-import numbers
 
-from .base import RewardFunctionError, check_positive, check_reward_output, completion_text
+from palmopt.validation import check_count, check_real
+
+from .base import RewardFunctionError, check_reward_output, completion_text
 
 __all__ = ["SequenceClassifierReward"]
 
@@ -71,8 +72,8 @@ class SequenceClassifierReward:
             raise TypeError(f"`tokenizer` must be a transformers tokenizer; got {type(tokenizer).__name__}.")
         if map not in ("sigmoid", "linear"):
             raise ValueError(f"`map` must be 'sigmoid' or 'linear'; got {map!r}.")
-        check_positive(scale, "scale")
-        check_positive(batch_size, "batch_size", numbers.Integral)
+        check_real(scale, "scale", strict=True)
+        check_count(batch_size, "batch_size")
         if map == "linear":
             if bounds is None or len(bounds) != 2 or not float(bounds[0]) < float(bounds[1]):
                 raise ValueError(f"`bounds` must be (low, high) with low < high for map='linear'; got {bounds!r}.")

@@ -9,12 +9,13 @@ r"""Rewards on the surface of the text: length, required words, format.
 ================================  ====================================================================
 """
 
-import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import check_positive, column, completion_text
+from palmopt.validation import check_count, check_real
+
+from .base import column, completion_text
 from .math import GSM8K_FORMAT
 
 __all__ = ["Brevity", "Coverage", "FormatCompliance"]
@@ -51,8 +52,8 @@ class Brevity:
     power: float = 1.0
 
     def __post_init__(self):
-        check_positive(self.max_length, "max_length", numbers.Integral)
-        check_positive(self.power, "power")
+        check_count(self.max_length, "max_length")
+        check_real(self.power, "power", strict=True)
         if self.unit not in ("words", "chars", "tokens"):
             raise ValueError(f"`unit` must be 'words', 'chars' or 'tokens'; got {self.unit!r}.")
 
@@ -106,7 +107,7 @@ class Coverage:
     case_sensitive: bool = True
 
     def __post_init__(self):
-        check_positive(self.power, "power")
+        check_real(self.power, "power", strict=True)
         if self.words is not None:
             object.__setattr__(self, "words", tuple(str(w) for w in self.words))
 
