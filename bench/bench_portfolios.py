@@ -65,8 +65,8 @@ def instances(quick):
 def front_of(oracle):
     try:
         return oracle.reference_front()
-    except (ValueError, AttributeError):
-        return (oracle.momdp if hasattr(oracle, "momdp") else oracle).ccs()
+    except (ValueError, AttributeError):  # too many policies to enumerate, or an MO-Gymnasium table
+        return palmopt.ccs(oracle)
 
 
 def linear_support(oracle, delta):

@@ -8,7 +8,7 @@ import numpy as np
 
 from palmopt.validation import as_rng, check_count, check_dim, check_fraction
 
-from . import TabularMOMDP
+from .model import TabularMOMDP
 
 __all__ = ["random_momdp", "many_policies", "few_policies", "demo_instance"]
 

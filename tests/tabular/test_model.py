@@ -1,77 +1,18 @@
-import itertools
+"""TabularMOMDP: exact policy iteration, evaluation, bookkeeping and input checks."""
+
 import os
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.optimize import linprog
-from scipy.spatial import ConvexHull
 
 from palmopt.oracle import OracleError, Solution, as_oracle, checked
 from oracles.tabular import TabularMOMDP
-from oracles.tabular.instances import demo_instance, few_policies, many_policies, random_momdp
+from oracles.tabular.instances import demo_instance, random_momdp
 
-from .strategies import simplex_points
-from .strategies_tabular import momdp_arrays, momdps
-
-TOL = 1e-9
-
-
-# ---------------------------------------------------------------------- independent twins
-
-
-def brute_force_values(mdp):
-    """Normalised values of every deterministic stationary policy: (policies (n, S), V (n, d))."""
-    S, g = mdp.n_states, mdp.gamma
-    policies = np.array(list(itertools.product(range(mdp.n_actions), repeat=S)), dtype=np.int64)
-    V = []
-    for pi in policies:
-        P_pi = np.array([mdp.P[s, pi[s]] for s in range(S)])
-        R_pi = np.array([mdp.R[s, pi[s]] for s in range(S)])
-        V.append((1 - g) * mdp.mu @ np.linalg.inv(np.eye(S) - g * P_pi) @ R_pi)
-    return policies, np.array(V)
-
-
-def mixture_value(mdp, policy):
-    """Normalised value of a stochastic policy, by explicit loops over states and actions."""
-    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
-    P_pi = np.zeros((S, S))
-    R_pi = np.zeros((S, mdp.d))
-    for s in range(S):
-        for a in range(A):
-            P_pi[s] += policy[s, a] * mdp.P[s, a]
-            R_pi[s] += policy[s, a] * mdp.R[s, a]
-    return (1 - g) * mdp.mu @ np.linalg.solve(np.eye(S) - g * P_pi, R_pi)
-
-
-def full_lp_margin(v, U):
-    """max_w min_u w·(v - u) over the simplex, one LP with every u (no pre-filters)."""
-    if len(U) == 0:
-        return np.inf
-    d = len(v)
-    res = linprog(
-        np.r_[np.zeros(d), -1.0],
-        A_ub=np.hstack([U - v, np.ones((len(U), 1))]),
-        b_ub=np.zeros(len(U)),
-        A_eq=np.r_[np.ones(d), 0.0][None, :],
-        b_eq=[1.0],
-        bounds=[(0, None)] * d + [(None, None)],
-        method="highs",
-    )
-    assert res.status == 0
-    return -res.fun
-
-
-def one_state(values, gamma=0.0):
-    """A one-state MOMDP whose actions have the given value vectors."""
-    values = np.asarray(values, dtype=float)
-    return TabularMOMDP(np.ones((1, len(values), 1)), values[None], gamma, [1.0])
-
-
-def weights_for(d):
-    return simplex_points(d, n_min=4, n_max=10)
-
+from ..strategies_tabular import momdps
+from .twins import TOL, brute_force_values, mixture_value, valid_arrays, weights_for
 
 # ---------------------------------------------------------------------- exactness
 
@@ -120,31 +61,6 @@ def test_oracle_needs_lookahead():
     assert sol.values == pytest.approx([0.9])
 
 
-@given(arrays=momdp_arrays(ties=False), data=st.data())
-def test_sparse_and_dense_solvers_agree(arrays, data):
-    dense, sparse = TabularMOMDP(*arrays, method="dense"), TabularMOMDP(*arrays, method="sparse")
-    assert (dense.method, sparse.method) == ("dense", "sparse")
-    assert dense.fingerprint() == sparse.fingerprint()
-    for w in data.draw(weights_for(dense.d)):
-        a, b = dense(w), sparse(w)
-        assert abs(w @ a.values - w @ b.values) <= 1e-12
-        if np.array_equal(a.policy, b.policy):
-            assert np.allclose(a.values, b.values, atol=1e-12)
-        assert np.allclose(sparse.value_function(a.policy), dense.value_function(a.policy), atol=1e-10)
-
-
-def test_method_auto_and_bad_method():
-    assert random_momdp(600, 2, 2, rng=0).method == "sparse"
-    assert random_momdp(50, 2, 2, rng=0).method == "dense"
-    big = random_momdp(600, 3, 3, rng=1)
-    dense = TabularMOMDP(big.P, big.R, big.gamma, big.mu, method="dense")
-    for w in np.random.default_rng(0).dirichlet(np.ones(3), size=3):
-        a, b = big(w), dense(w)
-        assert np.array_equal(a.policy, b.policy) and np.allclose(a.values, b.values, atol=1e-12)
-    with pytest.raises(ValueError, match="`method`"):
-        TabularMOMDP(*_valid(), method="iterative")
-
-
 # ---------------------------------------------------------------------- policy evaluation
 
 
@@ -180,125 +96,6 @@ def test_evaluate_agrees_with_the_oracle():
     for w in np.random.default_rng(0).dirichlet(np.ones(3), size=5):
         sol = mdp(w)
         assert np.allclose(mdp.evaluate(sol.policy), sol.values, atol=1e-12)
-
-
-# ---------------------------------------------------------------------- reference front
-
-
-@given(mdp=momdps(), data=st.data())
-def test_reference_front_is_exactly_the_supported_set(mdp, data):
-    front, W = mdp.reference_front(return_weights=True)
-    _, V = brute_force_values(mdp)
-    assert front.ndim == 2 and front.shape[1] == mdp.d and len(front) >= 1
-    assert np.array_equal(front, front[np.lexsort(front.T[::-1])])  # sorted lexicographically
-    # every point is achievable, and optimal at its witness weight (brute force and oracle)
-    assert np.abs(front[:, None, :] - V[None, :, :]).max(axis=2).min(axis=1).max() <= 1e-9
-    assert np.allclose(W.sum(axis=1), 1) and W.min() >= 0
-    assert np.all((front * W).sum(axis=1) >= (V @ W.T).max(axis=0) - TOL)
-    assert np.all([w @ v >= w @ mdp(w).values - TOL for v, w in zip(front, W)])
-    # the front serves every weight optimally, and contains what the oracle returns
-    Ws = np.vstack([np.eye(mdp.d), data.draw(weights_for(mdp.d))])
-    assert np.all((front @ Ws.T).max(axis=0) >= (V @ Ws.T).max(axis=0) - TOL)
-    for w in Ws:
-        assert (front @ w).max() >= w @ mdp(w).values - TOL
-
-
-@given(arrays=momdp_arrays(ties=False))
-def test_reference_front_matches_one_full_lp_per_point(arrays):
-    mdp = TabularMOMDP(*arrays)
-    front = mdp.reference_front()
-    _, V = brute_force_values(mdp)
-    _, first = np.unique(np.round(V, 10), axis=0, return_index=True)
-    V = V[np.sort(first)]
-    for i, v in enumerate(V):
-        m = full_lp_margin(v, np.delete(V, i, axis=0))
-        listed = np.abs(front - v).max(axis=1).min() <= 1e-10
-        if m >= 1e-9:
-            assert listed, (v, m)
-        elif m < -1e-9:
-            assert not listed, (v, m)
-
-
-def test_unsupported_hull_vertex_is_excluded():
-    pts = np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 0.1]])
-    assert 2 in ConvexHull(pts).vertices  # a hull vertex ...
-    front = one_state(pts).reference_front()  # ... that no w >= 0 prefers
-    assert front.tolist() == [[0.0, 1.0], [1.0, 0.0]]
-    pts3 = np.vstack([np.eye(3), [0.3, 0.3, 0.3]])  # the same in 3-D (sum 0.9 < 1)
-    assert 3 in ConvexHull(pts3).vertices
-    assert len(one_state(pts3).reference_front()) == 3
-
-
-def test_reference_front_keeps_ties_and_drops_strictly_dominated():
-    front = one_state([[1.0, 0.0], [1.0, 0.5], [0.0, 1.0], [0.4, 0.4], [0.5, 0.75]]).reference_front()
-    # (1, 0) ties with (1, 0.5) at w = (1, 0): it is a maximiser there; (0.4, 0.4) is dominated;
-    # (0.5, 0.75) lies on the segment from (1, 0.5) to (0, 1): a maximiser at its normal.
-    assert front.tolist() == [[0.0, 1.0], [0.5, 0.75], [1.0, 0.0], [1.0, 0.5]]
-
-
-def test_reference_front_merges_duplicates():
-    front = one_state([[0.2, 0.8], [0.2, 0.8 + 1e-13], [0.9, 0.1], [0.2, 0.8]]).reference_front()
-    assert len(front) == 2
-
-
-def test_reference_front_on_a_random_mdp_against_dense_weights():
-    mdp = random_momdp(4, 3, 2, rng=3)
-    front = mdp.reference_front()
-    _, V = brute_force_values(mdp)
-    t = np.linspace(0, 1, 2001)
-    W = np.column_stack([t, 1 - t])
-    best = (V @ W.T).max(axis=0)
-    assert np.all((front @ W.T).max(axis=0) >= best - TOL)
-    winners = np.unique(np.argmax(front @ W.T, axis=0))
-    assert len(winners) >= len(front) - 1  # in 2-D nearly every supported point wins on a fine grid
-
-
-def test_reference_front_refuses_large_instances():
-    P = np.zeros((21, 2, 21))
-    P[:, :, 0] = 1.0
-    mdp = TabularMOMDP(P, np.zeros((21, 2, 2)), 0.5, np.eye(21)[0])
-    with pytest.raises(ValueError, match=r"A\*\*S.*1,000,000"):
-        mdp.reference_front()
-
-
-# ---------------------------------------------------------------------- instances
-
-
-def test_instances_are_seeded_and_valid():
-    assert random_momdp(5, 3, 2, rng=1).fingerprint() == random_momdp(5, 3, 2, rng=1).fingerprint()
-    assert random_momdp(5, 3, 2, rng=1).fingerprint() != random_momdp(5, 3, 2, rng=2).fingerprint()
-    mdp = random_momdp(5, 3, 2, gamma=0.5, rng=np.random.default_rng(0))
-    assert (mdp.n_states, mdp.n_actions, mdp.d, mdp.gamma) == (5, 3, 2, 0.5)
-    with pytest.raises(TypeError, match="rng"):
-        random_momdp(5, 3, 2, rng="seed")
-    with pytest.raises(ValueError, match="n_states"):
-        random_momdp(0, 3, 2)
-
-
-@pytest.mark.parametrize("d", [2, 3, 4])
-def test_many_policies_supports_every_arm(d):
-    mdp = many_policies(d, n_arms=20, rng=d)
-    front = mdp.reference_front()
-    assert front.shape == (20, d)
-    assert np.allclose(np.linalg.norm(front, axis=1), 1)
-    with pytest.raises(ValueError, match="n_arms"):
-        many_policies(d, n_arms=d - 1)
-
-
-@pytest.mark.parametrize("d", [2, 3])
-def test_few_policies_supports_the_specialists_only(d):
-    mdp = few_policies(d, rng=0)
-    assert mdp.n_actions ** mdp.n_states >= 256
-    assert np.allclose(mdp.reference_front(), np.eye(d)[::-1])
-    for w in np.random.default_rng(d).dirichlet(np.ones(d), size=10):
-        assert np.allclose(mdp(w).values, np.eye(d)[np.argmax(w)])
-
-
-def test_demo_instance():
-    mdp = demo_instance()
-    assert (mdp.n_states, mdp.n_actions, mdp.d, mdp.gamma) == (6, 4, 3, 0.9)
-    assert mdp.fingerprint() == demo_instance().fingerprint()
-    assert len(mdp.reference_front()) >= 8
 
 
 # ---------------------------------------------------------------------- bookkeeping
@@ -358,12 +155,6 @@ def test_repr_and_attributes():
 # ---------------------------------------------------------------------- bad input
 
 
-def _valid():
-    P = np.full((2, 2, 2), 0.5)
-    R = np.full((2, 2, 3), 0.5)
-    return P, R, 0.9, np.array([0.5, 0.5])
-
-
 @pytest.mark.parametrize(
     "change, error, match",
     [
@@ -386,14 +177,14 @@ def _valid():
     ],
 )
 def test_bad_constructor_input(change, error, match):
-    args = dict(zip(("P", "R", "gamma", "mu"), _valid()))
+    args = dict(zip(("P", "R", "gamma", "mu"), valid_arrays()))
     change(args)
     with pytest.raises(error, match=match):
         TabularMOMDP(**args)
 
 
 def test_value_range_allows_other_rewards():
-    P, R, gamma, mu = _valid()
+    P, R, gamma, mu = valid_arrays()
     R = R.copy()
     R[0, 0, 0], R[1, 1, 1] = -1.0, 3.0  # rewards in [-1, 3]
     with pytest.raises(ValueError, match="rescale|Rescale"):
@@ -421,14 +212,14 @@ def test_value_range_allows_other_rewards():
     ],
 )
 def test_bad_weight(w, match):
-    mdp = TabularMOMDP(*_valid())
+    mdp = TabularMOMDP(*valid_arrays())
     with pytest.raises(ValueError, match=match):
         mdp(w)
 
 
 def test_bad_weight_kind():
     with pytest.raises(TypeError, match="`w`"):
-        TabularMOMDP(*_valid())("weights")
+        TabularMOMDP(*valid_arrays())("weights")
 
 
 @pytest.mark.parametrize(
@@ -444,7 +235,7 @@ def test_bad_weight_kind():
     ],
 )
 def test_bad_policy(policy, error, match):
-    mdp = TabularMOMDP(*_valid())
+    mdp = TabularMOMDP(*valid_arrays())
     with pytest.raises(error, match=match):
         mdp.evaluate(policy)
 
