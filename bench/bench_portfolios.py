@@ -120,7 +120,11 @@ def main(argv=None):
         print(f"\n== {inst_name}: d={oracle.d}, exact front of {len(front)} vectors")
         for eps, delta in TARGETS:
             minimum = minimum_portfolio(front, eps, delta)
-            base = {"instance": inst_name, "d": oracle.d, "eps": eps, "delta": delta, "min_size": minimum.size}
+            base = {
+                "instance": inst_name, "d": oracle.d, "eps": eps, "delta": delta,
+                "min_size": minimum.size if minimum.exact else None,  # bounds only when not proven
+                "min_bounds": [minimum.lower_bound, minimum.upper_bound],
+            }  # fmt: skip
             e1, d1, _, _ = budget_split(eps, delta)
             try:
                 net = bounds.net_size(oracle.d, e1, d1)
@@ -151,13 +155,13 @@ def main(argv=None):
                                                   lambda o: linear_support(o, delta)[0], oracle, front, 0.0, delta),
                              "note": "additive target (0, δ)"})  # fmt: skip
             for r in rows[-len(methods) - 2 - (net > PALM_MAX_CALLS):]:
-                ratio = "" if r["calls"] is None else f"{r['calls'] / max(r['min_size'], 1):.1f}x"
+                ratio = "" if None in (r["calls"], r["min_size"]) else f"{r['calls'] / max(r['min_size'], 1):.1f}x"
                 print(f"  ({eps}, {delta}) {r['method']:<30} calls={r['calls']} ({ratio} of min {r['min_size']}) "
                       f"size={r['size']} holds={r['holds']} {r['note']}")  # fmt: skip
 
     for r in rows:
-        r["calls_over_min"] = None if r["calls"] is None else r["calls"] / max(r["min_size"], 1)
-    keys = ["instance", "d", "eps", "delta", "method", "calls", "min_size", "calls_over_min", "size", "holds",
+        r["calls_over_min"] = None if None in (r["calls"], r["min_size"]) else r["calls"] / max(r["min_size"], 1)
+    keys = ["instance", "d", "eps", "delta", "method", "calls", "min_size", "min_bounds", "calls_over_min", "size", "holds",
             "eps_star", "delta_star", "seconds", "seconds_outside_oracle", "note"]  # fmt: skip
     with open(os.path.join(args.out, "portfolios.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)

@@ -25,7 +25,7 @@ from oracles.mogym.tables import env_label
 from oracles.tabular import TabularMOMDP
 from palmopt.certify import max_shortfall
 from palmopt.tolerances import SAME_VALUE
-from palmopt.validation import check_fraction
+from palmopt.validation import check_count, check_fraction
 
 __all__ = [
     "PublishedPoint",
@@ -247,7 +247,7 @@ class _FrontChecker:
 
 
 def compare_published_front(
-    table, gamma=None, *, discount_shift=0, atol=1e-6, tol=1e-9, time_limit=120.0, max_oracle_calls=10_000
+    table, gamma=None, *, discount_shift=0, atol=1e-6, tol=1e-9, time_limit=120.0, max_calls=10_000
 ):
     """Check an environment's published front against its exact table.
 
@@ -272,7 +272,7 @@ def compare_published_front(
     time_limit : float or None, default 120
         Seconds allowed to each mixed-integer search; a point it leaves open gets
         ``achieved=None``.
-    max_oracle_calls : int, default 10000
+    max_calls : int, default 10000
 
     Returns
     -------
@@ -304,10 +304,9 @@ def compare_published_front(
         raise TypeError(f"`table` must be a MOGymTable; got {type(table).__name__}.")
     if gamma is not None and check_fraction(gamma, "gamma", allow_zero=True) != table.gamma:
         raise ValueError(f"`gamma` must equal the table's gamma {table.gamma}; got {gamma}.")
-    if isinstance(discount_shift, bool) or not isinstance(discount_shift, (int, np.integer)):
-        raise TypeError(f"`discount_shift` must be an integer; got {discount_shift!r}.")
+    discount_shift = check_count(discount_shift, "discount_shift", minimum=-(2**31))
     published = published_front(table) * table.gamma ** (-int(discount_shift))
-    checker = _FrontChecker(table, float(tol), int(max_oracle_calls))
+    checker = _FrontChecker(table, float(tol), check_count(max_calls, "max_calls"))
     points = []
     for g in published:
         v = table.from_env_units(g)

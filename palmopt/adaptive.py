@@ -19,6 +19,7 @@ enters through ``b_q = (w_q·v_q + η_a) / (1 - η_m)``; the target must leave r
 """
 
 import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -31,7 +32,7 @@ from .certify import Certificate, corner_weights, upper_bound_opt
 from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store
-from .tolerances import LP_SANDWICH, SAME_VALUE, SHORTFALL, WEIGHT_DECIMALS
+from .tolerances import FLOAT_SLACK, LP_SANDWICH, SAME_VALUE, SHORTFALL, WEIGHT_DECIMALS
 
 __all__ = ["adaptive", "ccs", "envelope_certificate"]
 
@@ -100,7 +101,7 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
 
 def _check_eta(eta, eps, delta):
     eta_m, eta_a = (check_fraction(e, f"eta[{i}]", allow_zero=True) for i, e in enumerate(eta))
-    if eps < eta_m or delta < (1.0 - eps) * eta_a / (1.0 - eta_m) - 1e-15:
+    if eps < eta_m or delta < (1.0 - eps) * eta_a / (1.0 - eta_m) - FLOAT_SLACK:
         raise ValueError(
             f"the target (eps={eps}, delta={delta}) is tighter than the oracle's declared error "
             f"eta={tuple(eta)}: need eps >= {eta_m} and delta >= {(1 - eps) * eta_a / (1 - eta_m):.6g}."
@@ -166,6 +167,8 @@ def adaptive(
     True
     """
     eps, delta = check_tolerances(eps, delta, allow_zero=True)
+    if not isinstance(prune, str):
+        raise TypeError(f"`prune` must be 'greedy' or 'none'; got {prune!r} of type {type(prune).__name__}.")
     if prune not in ("greedy", "none"):
         raise ValueError(f"`prune` must be 'greedy' or 'none' for adaptive; got {prune!r}.")
     batch = check_count(batch, "batch")
@@ -272,6 +275,13 @@ def ccs(oracle, *, progress=False):
     -------
     ndarray (n, d), lexicographically sorted
 
+    Warns
+    -----
+    RuntimeWarning
+        When the search ended without a certificate (``NOT_CERTIFIED``: the oracle contradicted
+        itself; ``NUMERICAL_TROUBLE``): the vectors are then not proven to be the whole set.
+        For the status itself, call ``adaptive(oracle, 0.0, 0.0, prune="none")``.
+
     Examples
     --------
     >>> import numpy as np, palmopt
@@ -281,8 +291,16 @@ def ccs(oracle, *, progress=False):
            [0.8, 0.8],
            [1. , 0. ]])
     """
+    p = adaptive(oracle, 0.0, 0.0, prune="none", progress=progress)
+    if p.status != Status.SUCCESS:
+        warnings.warn(
+            f"the convex-coverage-set search ended with status {str(p.status)!r}: the {len(p)} vectors "
+            f"returned are not proven to be the whole set.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     kept = []
-    for v in np.unique(adaptive(oracle, 0.0, 0.0, prune="none", progress=progress).values, axis=0):
+    for v in np.unique(p.values, axis=0):
         if not any(np.abs(v - k).max() <= SAME_VALUE for k in kept):  # same value, other policy
             kept.append(v)
     return np.array(kept)

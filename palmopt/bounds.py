@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import betainc
 
 from . import _kernels, lattice
+from .tolerances import INTEGER_ROUNDING
 from .validation import check_count, check_dim, check_tolerances
 
 __all__ = ["levels", "net_size", "upper_bound", "lower_bound", "sphere_front"]
@@ -183,7 +184,7 @@ def lower_bound(d, eps, delta=None):
     sin2 = 1.0 - cos_theta**2
     share = float(betainc((d - 1) / 2.0, 0.5, sin2))
     ratio = 2.0 ** (1 - d) / share
-    return max(1, math.ceil(ratio * (1.0 - 1e-12)))
+    return max(1, math.ceil(ratio * (1.0 - INTEGER_ROUNDING)))
 
 
 def sphere_front(d, resolution):

@@ -16,17 +16,25 @@ optimum; when the two are further apart than ``LP_SANDWICH`` the certificate's s
 downgraded to ``"numerical-trouble"``.
 """
 
+import numbers
 from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.optimize import linprog
 
 from .status import Status
-from .tolerances import LP_SANDWICH, SHORTFALL, WEIGHT_DECIMALS
+from .tolerances import (
+    CORNER_TIE,
+    FLOAT_SLACK,
+    HIGHS_FEASIBILITY,
+    LP_SANDWICH,
+    SHORTFALL,
+    VERTEX_MARGIN,
+    WEIGHT_DECIMALS,
+)
 from .validation import as_matrix, as_values, check_fraction, check_tolerances, undominated
 
 __all__ = ["Certificate", "certify", "corner_weights", "max_shortfall", "reference_vectors", "upper_bound_opt"]
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +84,15 @@ class Certificate:
     max_lp_gap: float
     n_lps: int
 
+    def __post_init__(self):
+        for name in ("worst_weight", "eps_weight", "delta_weight"):
+            w = getattr(self, name)
+            if w is not None:
+                w = np.array(w, dtype=np.float64)
+                w.setflags(write=False)
+                object.__setattr__(self, name, w)
+        object.__setattr__(self, "status", Status(self.status))
+
     @property
     def certified(self):
         """``holds`` and the LPs were verified: the guarantee is proven (for ``kind``'s ``OPT``)."""
@@ -100,6 +117,8 @@ class Certificate:
     def from_dict(cls, data):
         """The certificate written by :meth:`to_dict` (values checked, no code run)."""
         data = dict(data)
+        if "kind" not in data and data.get("status") in _LEGACY_STATUS:  # written before `kind` existed
+            data["kind"], data["status"] = _LEGACY_STATUS[data["status"]]
         names = {f.name for f in fields(cls)}
         if set(data) != names:
             raise ValueError(f"a certificate needs the keys {sorted(names)}; got {sorted(data)}.")
@@ -114,16 +133,24 @@ class Certificate:
 
 #: What ``OPT`` a certificate was computed against.
 KINDS = ("exact", "black-box")
+#: Certificates saved before ``kind`` existed: their status word -> (kind, status).
+_LEGACY_STATUS = {
+    "ok": ("exact", "success"),
+    "black-box": ("black-box", "success"),
+    "numerical-trouble": ("exact", "numerical-trouble"),
+}
 
 
-def reference_vectors(reference, d=None):
+def reference_vectors(reference, d=None, *, unique=True):
     """An (n, d) array of achievable vectors from an array, or from an object that provides
-    one through ``reference_front()`` (an exact oracle) or ``values`` (a portfolio)."""
+    one through ``reference_front()`` (an exact oracle) or ``values`` (a portfolio); distinct
+    and sorted when ``unique``, else the rows as given."""
     if hasattr(reference, "reference_front"):
         reference = reference.reference_front()
     elif hasattr(reference, "values") and not isinstance(reference, np.ndarray):
         reference = reference.values
-    return np.unique(as_matrix(reference, "reference", d), axis=0)
+    T = as_matrix(reference, "reference", d)
+    return np.unique(T, axis=0) if unique else T
 
 
 def _solve(c, A_ub, b_ub, A_eq, b_eq, xmax):
@@ -154,9 +181,8 @@ def _solve(c, A_ub, b_ub, A_eq, b_eq, xmax):
     return res.x, float(y @ b_ub + z @ b_eq + slack)
 
 
-#: HiGHS feasibility tolerances of the certificate LPs (tighter than the default 1e-7; the
-#: answers are re-verified with NumPy either way).
-_HIGHS_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+#: The certificate LPs' HiGHS options (their answers are re-verified with NumPy either way).
+_HIGHS_OPTIONS = {"primal_feasibility_tolerance": HIGHS_FEASIBILITY, "dual_feasibility_tolerance": HIGHS_FEASIBILITY}
 
 
 class _Envelope:
@@ -240,7 +266,7 @@ def _min_ratio(env, t, max_iter=60):
         value, v, bound = env.shortfall(t, rho)
         if v is None:
             return w, (it, True, np.inf)
-        if float(v @ t) <= 0.0 or env.lb(v) / float(v @ t) >= rho - 1e-15:
+        if float(v @ t) <= 0.0 or env.lb(v) / float(v @ t) >= rho - FLOAT_SLACK:
             return w, (it, False, bound - min(value, 0.0))  # no better ratio: F(rho) = 0
         w, rho = v, env.lb(v) / float(v @ t)
     return w, (max_iter, True, np.inf)
@@ -249,7 +275,7 @@ def _min_ratio(env, t, max_iter=60):
 def _targets(portfolio, eps, delta):
     """The guarantee to check: given, else the portfolio's own, else (0, 0); ``delta=None`` is ``eps``."""
     own = (getattr(portfolio, "eps", np.nan), getattr(portfolio, "delta", np.nan))
-    if eps is None and all(isinstance(x, float) and np.isfinite(x) for x in own):
+    if eps is None and all(isinstance(x, numbers.Real) and np.isfinite(x) for x in own):
         eps = own[0]
         if delta is None:
             delta = own[1]
@@ -347,7 +373,7 @@ def certify(portfolio, reference, eps=None, delta=None):
 # ---------------------------------------------------------------------------------------
 
 
-def corner_weights(V, *, tol=1e-10):
+def corner_weights(V, *, tol=CORNER_TIE):
     """Corner weights of the lower envelope ``LB(w) = max_j w·V_j`` on the simplex.
 
     They are the vertices of the polyhedron ``{(w, s) : w ∈ Δ, s ≥ w·V_j ∀j}``, i.e. the
@@ -420,7 +446,7 @@ def _corners_qhull(U):
         Y = HalfspaceIntersection(H, inner).intersections
     except QhullError:  # degenerate input: joggle, then snap the vertices back below
         Y = HalfspaceIntersection(H, inner, qhull_options="QJ").intersections
-    Y = Y[Y[:, -1] < cap - 1e-9]
+    Y = Y[Y[:, -1] < cap - VERTEX_MARGIN]
     W = np.c_[Y[:, :-1], 1.0 - Y[:, :-1].sum(axis=1)]
     return np.clip(W, 0.0, None)
 

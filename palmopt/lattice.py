@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from . import _kernels
+from .tolerances import INTEGER_ROUNDING
 from .validation import check_count, check_dim, check_tolerances
 
 __all__ = ["covering_radius", "finest", "points", "resolution", "size"]
@@ -82,7 +83,7 @@ def resolution(d, delta):
     """
     d = check_dim(d)
     _, delta = check_tolerances(delta, delta)
-    return max(1, int(math.ceil(covering_radius(d, 1) / delta - 1e-12)))
+    return max(1, int(math.ceil(covering_radius(d, 1) / delta - INTEGER_ROUNDING)))
 
 
 def finest(d, max_points):

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import lattice
-from .certify import Certificate, certify, max_shortfall
+from .certify import Certificate, certify, max_shortfall, reference_vectors
 from .prune import lp_lower_bound, minimal_rows, set_cover
 from .status import Status
 from .tolerances import RANGE_ATOL, SHORTFALL
-from .validation import as_matrix, check_count, check_fraction, check_real, check_tolerances, undominated
+from .validation import check_count, check_fraction, check_real, check_tolerances, undominated
 
 __all__ = ["MinimumPortfolio", "minimum_portfolio"]
 
@@ -138,10 +138,8 @@ class MinimumPortfolio:
 
 
 def _front(reference):
-    """The front as given (rows index ``members``), from an array or ``reference_front()``."""
-    if hasattr(reference, "reference_front"):
-        reference = reference.reference_front()
-    T = as_matrix(reference, "reference")
+    """The front as given (rows index ``members``), checked to lie in [0, 1]^d."""
+    T = reference_vectors(reference, unique=False)
     if T.min() < -RANGE_ATOL or T.max() > 1.0 + RANGE_ATOL:
         r, c = np.argwhere((T < -RANGE_ATOL) | (T > 1.0 + RANGE_ATOL))[0]
         raise ValueError(

@@ -9,7 +9,6 @@ simplex, the oracle policy at the net point that covers ``w`` (``net.locate(w)``
 (``ε = 0`` for ``kind="additive"``).
 """
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -198,13 +197,13 @@ def cover(d, eps, delta=None, *, kind="palm", max_points=10_000_000):
             f"the {kind} net for d={d} has {radix} levels per coordinate; {radix}^{d} cell codes "
             f"overflow int64, so it cannot be indexed."
         )
-    index = np.empty((size, d), dtype=np.int64)
     if kind == "palm":
+        index = np.empty((size, d), dtype=np.int64)
         n = _kernels.palm_net_walk(grid, d, index)
         lower = grid[index]
     else:
-        n = _kernels.lattice_walk(d, grid, index)
-        lower = index / grid
+        index = lattice.points(d, grid)
+        n, lower = len(index), index / grid
     if n != size:  # pragma: no cover - would mean a floating-point tie at sum == 1
         raise RuntimeError(f"enumeration found {n} points but the exact count is {size}.")
     points = lower / lower.sum(axis=1, keepdims=True)
@@ -246,11 +245,11 @@ def uniform(d, n):
     if d == 1:
         raise ValueError(f"the simplex in d=1 is a single point; `n` must be 1, got {n}.")
     N = 1
-    while math.comb(N + d - 1, d - 1) < n:
+    while lattice.size(d, N) < n:
         N += 1
-    if math.comb(N + d - 1, d - 1) == n:
+    if lattice.size(d, N) == n:
         return lattice.points(d, N) / N
-    while math.comb(N + d - 1, d - 1) < 20 * n:
+    while lattice.size(d, N) < 20 * n:
         N += 1
     C = lattice.points(d, N) / N
     chosen = [0]

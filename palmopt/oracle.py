@@ -27,7 +27,7 @@ import numpy as np
 __all__ = ["AlignmentOracle", "Solution", "OracleError", "CheckedOracle", "as_oracle", "checked"]
 
 from .tolerances import RANGE_ATOL
-from .validation import check_dim
+from .validation import check_dim, check_value_range
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,15 +107,18 @@ class CheckedOracle:
         if isinstance(oracle, CheckedOracle):
             oracle = oracle.oracle
         d = getattr(oracle, "d", None)
-        if not callable(oracle) or isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+        try:
+            if not callable(oracle):
+                raise TypeError("not callable")
+            self.d = check_dim(d, "oracle.d")
+        except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"`oracle` must be callable with an integer attribute `d` >= 1 (the number of "
                 f"objectives); got {type(oracle).__name__} with d={d!r}."
-            )
+            ) from exc
         self.oracle = oracle
-        self.d = int(d)
-        lo, hi = value_range if value_range is not None else getattr(oracle, "value_range", (0.0, 1.0))
-        self.value_range = (float(lo), float(hi))
+        declared = value_range if value_range is not None else getattr(oracle, "value_range", (0.0, 1.0))
+        self.value_range = check_value_range(declared)
 
     def fingerprint(self):
         fp = getattr(self.oracle, "fingerprint", None)

@@ -33,8 +33,9 @@ from .tolerances import VERTEX_MARGIN
 __all__ = ["palm", "budget_split"]
 
 
-def budget_split(eps, delta, split=0.5):
-    """``(eps1, delta1, eps2, delta2)``: the net's and the pruning rule's share of (eps, delta).
+def budget_split(eps, delta=None, split=0.5):
+    """``(eps1, delta1, eps2, delta2)``: the net's and the pruning rule's share of (eps, delta);
+    ``delta=None`` means ``delta = eps``.
 
     Examples
     --------
@@ -42,6 +43,8 @@ def budget_split(eps, delta, split=0.5):
     >>> [round(x, 4) for x in budget_split(0.1, 0.1)]
     [0.0513, 0.05, 0.0513, 0.05]
     """
+    eps, delta = check_tolerances(eps, delta)
+    split = check_fraction(split, "split")
     eps1 = 1.0 - (1.0 - eps) ** (1.0 - split)
     eps2 = 1.0 - (1.0 - eps) ** split
     return eps1, (1.0 - split) * delta, eps2, split * delta
@@ -72,7 +75,9 @@ def palm(
         means ``delta = eps``.
     prune : {"greedy", "exact", "none"}
         Greedy set cover, minimum set cover (integer programme), or keep every distinct policy.
-        The guarantee holds for any cover; ``info["cover_optimal"]`` says whether it is minimum.
+        The guarantee holds for any cover, so the portfolio's status is success either way;
+        ``info["cover_optimal"]`` says whether the cover is a proven minimum and
+        ``info["cover_status"]`` why not (for ``"exact"``, the greedy cover is then kept).
     split : float in (0, 1)
         Share of the budget given to pruning (see the module docstring); ignored for
         ``prune="none"``.
@@ -159,6 +164,7 @@ def palm(
         "eps_prune": eps2,
         "delta_prune": delta2,
         "cover_optimal": cover_.optimal,
+        "cover_status": str(cover_.status),
         "seconds_oracle": t_oracle,
         "seconds_total": time.perf_counter() - t0,
     }
@@ -170,7 +176,6 @@ def palm(
         eps=eps,
         delta=delta,
         method="palm",
-        status=cover_.status,
         info=info,
     )
 
@@ -182,8 +187,6 @@ def _walk_order(points):
     rest = np.random.default_rng(0).permutation(len(points))
     seen = set(first)
     return np.array(first + [i for i in rest if i not in seen])
-
-
 
 
 def _bound_vertices(Q, b):

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _kernels
 from .status import Status
-from .validation import as_matrix, check_simplex
+from .validation import as_matrix, check_fraction, check_simplex
 
 __all__ = ["Portfolio"]
 
@@ -40,8 +40,8 @@ class Portfolio:
     n_oracle_calls : int
         Oracle calls the construction needed (calls answered from a run store included).
     eps, delta : float
-        The guarantee the portfolio was built for, ``w·V ≥ (1-eps) OPT(w) - delta`` (``nan``
-        for a baseline built without a target).
+        The guarantee the portfolio was built for, ``w·V ≥ (1-eps) OPT(w) - delta``, in [0, 1)
+        (``nan``, or ``None`` when made, for a baseline built without a target).
     method : str
         How it was built (``"palm"``, ``"adaptive"``, ``"uniform"``, ...).
     status : Status
@@ -89,6 +89,8 @@ class Portfolio:
         set_(self, "weights", weights)
         set_(self, "policies", policies)
         set_(self, "status", Status(self.status))
+        set_(self, "eps", _target(self.eps, "eps"))
+        set_(self, "delta", _target(self.delta, "delta"))
         set_(self, "n_oracle_calls", len(values) if self.n_oracle_calls is None else int(self.n_oracle_calls))
         set_(self, "info", MappingProxyType(dict(self.info)))
 
@@ -214,6 +216,13 @@ class Portfolio:
             certificate=None if cert is None else Certificate.from_dict(cert),
             info=manifest["info"],
         )
+
+
+def _target(x, name):
+    """A stated tolerance as a float in [0, 1), or ``nan`` (None) for a portfolio without a target."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return float("nan")
+    return check_fraction(x, name, allow_zero=True)
 
 
 def _rebuild(cls, state):

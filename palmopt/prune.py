@@ -18,6 +18,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from . import _kernels
 from .status import Status
+from .tolerances import LP_SANDWICH
 
 __all__ = ["Cover", "METHODS", "covering_matrix", "lp_lower_bound", "minimal_rows", "set_cover"]
 
@@ -46,6 +47,11 @@ class Cover:
     method: str
     status: Status
     optimal: bool
+
+    def __post_init__(self):
+        columns = np.array(self.columns, dtype=np.int64)
+        columns.setflags(write=False)
+        object.__setattr__(self, "columns", columns)
 
     def __len__(self):
         return len(self.columns)
@@ -147,7 +153,7 @@ def lp_lower_bound(C):
         return 1
     y = np.clip(-res.ineqlin.marginals, 0.0, None)
     bound = y.sum() / max(1.0, float((A.T @ y).max()))
-    return max(1, math.ceil(bound - 1e-9))
+    return max(1, math.ceil(bound - LP_SANDWICH))
 
 
 def set_cover(C, method="greedy", *, time_limit=None):

@@ -22,3 +22,12 @@ WEIGHT_DECIMALS = 12
 SAME_VALUE = 1e-10
 #: Row sums of transition matrices and of stochastic policies.
 STOCHASTIC_ATOL = 1e-9
+#: HiGHS primal and dual feasibility tolerances of the certificate LPs (HiGHS's default is 1e-7).
+HIGHS_FEASIBILITY = 1e-10
+#: Envelope pieces within this of the maximum are tied (corner weights of the lower envelope).
+CORNER_TIE = 1e-10
+#: The rounding of one floating-point operation on numbers <= 1: comparisons that must not flip
+#: on it (the adaptive target against the declared oracle error, Dinkelbach's stopping test).
+FLOAT_SLACK = 1e-15
+#: Guard of ``ceil``/``floor`` of a computed count against a quotient one ulp off an integer.
+INTEGER_ROUNDING = 1e-12

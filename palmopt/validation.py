@@ -59,15 +59,37 @@ def check_real(x, name, *, minimum=0.0, strict=False):
     >>> check_real(0, "time_limit", strict=True)
     Traceback (most recent call last):
     ...
-    ValueError: `time_limit` must be > 0; got 0.0.
+    ValueError: `time_limit` must be a finite number > 0; got 0.0.
     """
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"`{name}` must be a real number; got {x!r} of type {type(x).__name__}.")
     x = float(x)
     ok = x > minimum if strict else x >= minimum
     if not (ok and np.isfinite(x)):  # also rejects NaN
-        raise ValueError(f"`{name}` must be {'>' if strict else '>='} {minimum:g}; got {x}.")
+        raise ValueError(f"`{name}` must be a finite number {'>' if strict else '>='} {minimum:g}; got {x}.")
     return x
+
+
+def check_value_range(value_range, name="value_range"):
+    """Return ``(low, high)`` as finite floats with ``low < high``.
+
+    Examples
+    --------
+    >>> from palmopt.validation import check_value_range
+    >>> check_value_range((0, 10))
+    (0.0, 10.0)
+    """
+    try:
+        lo, hi = value_range
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be a pair (low, high); got {value_range!r}.") from exc
+    for x in (lo, hi):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            raise TypeError(f"`{name}` must be a pair of real numbers; got {value_range!r}.")
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"`{name}` must be finite with low < high; got {value_range!r}.")
+    return lo, hi
 
 
 def as_matrix(X, name, d=None):

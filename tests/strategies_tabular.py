@@ -36,8 +36,9 @@ def distributions(draw, shape, kind):
 def momdp_arrays(draw, max_states=4, max_actions=3, d_min=2, d_max=4, ties=True):
     """``(P, R, gamma, mu)`` of a small MOMDP with rewards in [0, 1].
 
-    Transitions are dense, sparse or deterministic; rewards are generic or (with ``ties``)
-    on the coarse grid {0, 0.5, 1} so that actions tie; ``mu`` is spread or a single state;
+    Transitions are dense, sparse or deterministic; rewards are drawn freely or (with ``ties``,
+    sometimes) on the coarse grid {0, 0.5, 1} so that actions tie; without ``ties`` distinct
+    irrational offsets are blended in, so that no two policies tie; ``mu`` is spread or a single state;
     ``gamma`` includes 0 and values close to 1.
     """
     S = draw(st.integers(1, max_states))
@@ -45,9 +46,13 @@ def momdp_arrays(draw, max_states=4, max_actions=3, d_min=2, d_max=4, ties=True)
     d = draw(st.integers(d_min, d_max))
     gamma = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]) | st.floats(0.0, 0.95))
     P = draw(distributions((S, A, S), draw(st.sampled_from(["dense", "sparse", "deterministic"]))))
-    rewards = st.sampled_from([0.0, 0.5, 1.0]) if ties and draw(st.booleans()) else unit
-    R = draw(arrays((S, A, d), rewards))
-    R = np.where(R < 1e-9, 0.0, R)  # no sub-nanoscale rewards (an LP cannot resolve them)
+    if ties and draw(st.booleans()):
+        R = draw(arrays((S, A, d), st.sampled_from([0.0, 0.5, 1.0])))  # many exact ties
+    else:
+        R = draw(arrays((S, A, d), unit))
+        R = np.where(R < 1e-9, 0.0, R)  # no sub-nanoscale rewards (an LP cannot resolve them)
+    if not ties:  # generic rewards: blend in distinct irrational offsets (a Weyl sequence)
+        R = 0.5 * R + 0.5 * np.modf(np.arange(1, R.size + 1) * 0.6180339887498949)[0].reshape(R.shape)
     mu = draw(distributions((S,), draw(st.sampled_from(["deterministic", "dense"]))))
     return P, R, gamma, mu
 

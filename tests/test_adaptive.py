@@ -145,7 +145,7 @@ def test_batches_certify_too():
         ({"eps": 0.1, "max_calls": 0}, ValueError, "`max_calls` must be >= 1"),
         ({"eps": 0.1, "eta": (0.1,)}, ValueError, "`eta` must be a pair"),
         ({"eps": 0.1, "prune": "exact"}, ValueError, "`prune` must be 'greedy' or 'none'"),
-        ({"eps": 0.1, "prune": True}, ValueError, "`prune` must be 'greedy' or 'none'"),
+        ({"eps": 0.1, "prune": True}, TypeError, "`prune` must be 'greedy' or 'none'"),
     ],
 )
 def test_bad_input(kwargs, exc, match):
@@ -155,12 +155,30 @@ def test_bad_input(kwargs, exc, match):
     assert oracle.calls == 0
 
 
+# Near-degenerate fronts (vectors 1e-8 apart) can leave the black-box certificate a few 1e-9 above
+# its threshold at (0, 0): the search then says NOT_CERTIFIED (and ccs warns), never "success".
+# The truth below is checked against the enumerated front either way.
+@pytest.mark.filterwarnings("ignore:the convex-coverage-set search ended with status 'not-certified'")
 @settings(max_examples=25)
 @given(data=st.data())
 def test_ccs_is_the_reference_front(data):
     mdp = data.draw(momdps(max_states=3, max_actions=3, d_min=2, d_max=4, ties=False))
+    search = palmopt.adaptive(mdp, 0.0, 0.0, prune="none", progress=False)
+    assert search.status == "success" or (search.status == "not-certified" and search.certificate.violation < 1e-8)
+    assert search.certificate.holds == (search.status == "success")
     ccs, front = palmopt.ccs(mdp), mdp.reference_front()
     # every CCS vector is a front vector, and the CCS's envelope is OPT (no gap anywhere)
     assert all(np.abs(front - c).max(axis=1).min() <= 1e-9 for c in ccs)
     assert palmopt.certify(ccs, front).delta_star <= 1e-9
     assert len(ccs) == len(front)
+
+
+def test_ccs_warns_when_the_search_is_not_certified(monkeypatch):
+    import sys
+
+    module = sys.modules["palmopt.adaptive"]
+    unsure = palmopt.Portfolio(values=np.eye(2), weights=np.eye(2), status="numerical-trouble")
+    monkeypatch.setattr(module, "adaptive", lambda *args, **kwargs: unsure)
+    with pytest.warns(RuntimeWarning, match="status 'numerical-trouble'.*not proven"):
+        out = palmopt.ccs(palmopt.as_oracle(lambda w: w, d=2, name="identity"))
+    np.testing.assert_array_equal(out, np.eye(2)[::-1])

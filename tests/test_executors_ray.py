@@ -299,7 +299,7 @@ def test_a_remote_chain_reaches_the_driver_through_ray():
 
 
 def test_arguments_are_checked():
-    with pytest.raises(ValueError, match="`num_gpus` must be >= 0; got -1"):
+    with pytest.raises(ValueError, match="`num_gpus` must be a finite number >= 0; got -1"):
         RayExecutor(num_gpus=-1)
     with pytest.raises(TypeError, match="`max_retries` must be an integer"):
         RayExecutor(max_retries=1.5)
@@ -313,7 +313,7 @@ def test_arguments_are_checked():
         RayExecutor(max_in_flight=2.0)
     with pytest.raises(TypeError, match="`num_cpus` must be a real number; got True"):
         RayExecutor(num_cpus=True)
-    with pytest.raises(ValueError, match="`num_cpus` must be >= 0; got nan"):
+    with pytest.raises(ValueError, match="`num_cpus` must be a finite number >= 0; got nan"):
         RayExecutor(num_cpus=float("nan"))
     with pytest.raises(ValueError, match="`max_retries` must be >= 0; got -1"):
         RayExecutor(max_retries=-1)

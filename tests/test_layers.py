@@ -73,6 +73,16 @@ def test_oracles_use_only_the_public_api(path):
     assert not bad, f"{path.relative_to(ROOT)} imports private palmopt modules or names {bad}"
 
 
+ORACLES = [p for p in sources("oracles") if p != ROOT / "oracles" / "registry.py"]  # the registry is application
+
+
+@pytest.mark.parametrize("path", ORACLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_oracles_never_import_the_application_layer(path):
+    app = {"oracles.registry", "palmopt.cli", "palmopt.demo"}
+    bad = [n for n in imported_modules(path) if n in app or any(n.startswith(a + ".") for a in app)]
+    assert not bad, f"{path.relative_to(ROOT)} imports the application layer {bad}"
+
+
 def test_importing_the_core_loads_no_oracle_and_the_protocol_is_light():
     code = (
         "import sys, importlib, pkgutil, palmopt\n"

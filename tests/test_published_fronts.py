@@ -80,3 +80,17 @@ def test_compare_published_front_rejects_bad_arguments():
         compare_published_front(deep_sea_treasure(0.9), 0.95)
     with pytest.raises(TypeError, match="`table` must be a MOGymTable"):
         compare_published_front(object())
+    with pytest.raises(TypeError, match="`discount_shift` must be an integer"):
+        compare_published_front(deep_sea_treasure(0.9), discount_shift=0.5)
+    with pytest.raises(ValueError, match="`max_calls` must be >= 1"):
+        compare_published_front(deep_sea_treasure(0.9), max_calls=0)
+
+
+def test_the_study_module_doctests_pass():
+    """bench/ is outside the doctest paths: its examples run here."""
+    import doctest
+
+    import published_fronts
+
+    result = doctest.testmod(published_fronts, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

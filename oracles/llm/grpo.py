@@ -391,7 +391,7 @@ class GRPOOracle:
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=list(self.rewards),
-            args=GRPOConfig(**_compatible_args(GRPOConfig, self._grpo_args(w, out))),
+            args=GRPOConfig(**self._grpo_args(w, out)),
             train_dataset=Dataset.from_list(self.train_rows),
             processing_class=self.tokenizer,
             peft_config=peft_config,
@@ -480,26 +480,6 @@ def _model_id(base_model, model_name):
 
 def _weight_tag(w):
     return "w" + "-".join(f"{x:.4f}" for x in w) + "-" + hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest()[:8]
-
-
-def _compatible_args(config_class, args):
-    """Map the oracle's GRPOConfig arguments onto the installed TRL's names.
-
-    TRL releases before ``multi_objective_aggregation`` existed (GDPO support, early 2026)
-    always summed the weighted rewards before normalising: the argument is dropped there.
-    Releases whose ``scale_rewards`` was a boolean take ``False`` for ``"none"`` and ``True``
-    for ``"group"``; ``"batch"`` needs a newer TRL.
-    """
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    args = dict(args)
-    if "multi_objective_aggregation" not in fields:
-        args.pop("multi_objective_aggregation")
-    scale = fields.get("scale_rewards")
-    if scale is not None and isinstance(scale.default, bool):
-        if args["scale_rewards"] == "batch":
-            raise ValueError("scale_rewards='batch' needs a newer TRL (the installed one takes a boolean).")
-        args["scale_rewards"] = args["scale_rewards"] == "group"
-    return args
 
 
 def _read_solution(call_dir):

@@ -13,7 +13,7 @@ from .hf import load_adapter, load_tokenizer, sample, torch_threads
 __all__ = ["Generation", "generate"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Generation:
     """What :func:`generate` returns.
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from palmopt.validation import check_fraction
+from palmopt.validation import check_count, check_fraction
 
 from ..tabular import TabularMOMDP
 from .adapters import state_key
@@ -243,9 +243,7 @@ def fruit_tree(depth, gamma):
         Six nutrient objectives, per step in the declared ``[0, 10]`` -> ``r / 10``; the absorbing
         state pays 0.  The environment returns float32 fruit values.
     """
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
-        raise TypeError(f"`depth` must be an integer; got {depth!r} of type {type(depth).__name__}.")
-    if depth not in (5, 6, 7):
+    if check_count(depth, "depth") not in (5, 6, 7):
         raise ValueError(f"`depth` must be 5, 6 or 7; got {depth}.")
     return _build("fruit-tree-v0", {"depth": int(depth)}, gamma)
 

@@ -13,7 +13,6 @@ ground truth that certificates compare against, in :mod:`oracles.tabular.front`.
 
 import hashlib
 import math
-import numbers
 import os
 import time
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from palmopt.oracle import Solution
 from palmopt.tolerances import SAME_VALUE, STOCHASTIC_ATOL
-from palmopt.validation import check_fraction, check_simplex
+from palmopt.validation import check_fraction, check_simplex, check_value_range
 
 from .front import convex_coverage_set
 from .linalg import METHODS, PolicySolver, deterministic_values
@@ -163,7 +162,7 @@ class TabularMOMDP:
                     f"(R - R.min()) / (R.max() - R.min()), or declare `value_range=(low, high)`."
                 )
         else:
-            lo, hi = _check_range(value_range)
+            lo, hi = check_value_range(value_range)
             if R.min() < lo or R.max() > hi:
                 raise ValueError(
                     f"rewards `R` must lie in `value_range` = [{lo:g}, {hi:g}]; "
@@ -422,17 +421,3 @@ class TabularMOMDP:
                 )
             return pol
         raise ValueError(f"`policy` must have shape (S,) or (S, A) = ({S}, {A}); got {pol.shape}.")
-
-
-def _check_range(value_range):
-    try:
-        lo, hi = value_range
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`value_range` must be a pair (low, high); got {value_range!r}.") from exc
-    for x in (lo, hi):
-        if isinstance(x, bool) or not isinstance(x, numbers.Real):
-            raise TypeError(f"`value_range` must be a pair of real numbers; got {value_range!r}.")
-    lo, hi = float(lo), float(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"`value_range` must be finite with low < high; got {value_range!r}.")
-    return lo, hi

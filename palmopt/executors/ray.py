@@ -33,6 +33,7 @@ import time
 import traceback
 from collections.abc import Mapping
 
+from ..tolerances import INTEGER_ROUNDING
 from ..validation import check_count, check_real
 
 __all__ = ["RayExecutor"]
@@ -241,7 +242,7 @@ class RayExecutor:
             slots = math.inf
             for need, have in ((self.num_cpus, total.get("CPU", 0.0)), (self.num_gpus, total.get("GPU", 0.0))):
                 if need > 0:
-                    slots = min(slots, math.floor(have / need + 1e-9))
+                    slots = min(slots, math.floor(have / need + INTEGER_ROUNDING))
             self._slots, self._slots_read = max(slots, 1), now
         return self._in_flight < self._slots
 

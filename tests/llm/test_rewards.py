@@ -43,7 +43,7 @@ def test_brevity_tokens_need_ids():
     [
         ({"max_length": 0}, ValueError, "`max_length` must be >= 1"),
         ({"max_length": 2.5}, TypeError, "`max_length` must be an integer"),
-        ({"max_length": 3, "power": 0}, ValueError, "`power` must be > 0"),
+        ({"max_length": 3, "power": 0}, ValueError, "`power` must be a finite number > 0"),
         ({"max_length": 3, "unit": "bytes"}, ValueError, "unit"),
     ],
 )

@@ -11,7 +11,7 @@ from palmopt.oracle import OracleError, Solution, as_oracle, checked
 from oracles.tabular import TabularMOMDP
 from oracles.tabular.instances import demo_instance, random_momdp
 
-from ..strategies_tabular import momdps
+from ..strategies_tabular import arrays, distributions, momdps
 from .twins import TOL, brute_force_values, mixture_value, valid_arrays, weights_for
 
 # ---------------------------------------------------------------------- exactness
@@ -64,28 +64,26 @@ def test_oracle_needs_lookahead():
 # ---------------------------------------------------------------------- policy evaluation
 
 
-@given(mdp=momdps(), seed=st.integers(0, 2**32 - 1))
-def test_bellman_residual_and_normalisation(mdp, seed):
-    rng = np.random.default_rng(seed)
+@given(mdp=momdps(), data=st.data())
+def test_bellman_residual_and_normalisation(mdp, data):
     S, A = mdp.n_states, mdp.n_actions
     st_ = np.arange(S)
-    pi = rng.integers(0, A, size=S)
+    pi = data.draw(arrays((S,), st.integers(0, A - 1))).astype(np.int64)
     V = mdp.value_function(pi)
     assert V.shape == (S, mdp.d)
     assert np.abs(V - (mdp.R[st_, pi] + mdp.gamma * mdp.P[st_, pi] @ V)).max() <= 1e-9 / (1 - mdp.gamma)
-    for policy in (pi, rng.dirichlet(np.ones(A), size=S)):
+    for policy in (pi, data.draw(distributions((S, A), "dense"))):
         v = mdp.evaluate(policy)
         assert v.shape == (mdp.d,)
         assert np.all(v >= -1e-12) and np.all(v <= 1 + 1e-12)
 
 
-@given(mdp=momdps(), seed=st.integers(0, 2**32 - 1))
-def test_stochastic_evaluation_is_the_mixture(mdp, seed):
-    rng = np.random.default_rng(seed)
+@given(mdp=momdps(), data=st.data())
+def test_stochastic_evaluation_is_the_mixture(mdp, data):
     S, A = mdp.n_states, mdp.n_actions
-    policy = rng.dirichlet(np.full(A, 0.5), size=S)
+    policy = data.draw(distributions((S, A), data.draw(st.sampled_from(["dense", "sparse"]))))
     assert np.allclose(mdp.evaluate(policy), mixture_value(mdp, policy), atol=1e-10)
-    pi = rng.integers(0, A, size=S)
+    pi = data.draw(arrays((S,), st.integers(0, A - 1))).astype(np.int64)
     one_hot = np.eye(A)[pi]
     assert np.allclose(mdp.evaluate(one_hot), mdp.evaluate(pi), atol=1e-12)
     assert np.allclose(mdp.evaluate(pi), mixture_value(mdp, one_hot), atol=1e-10)

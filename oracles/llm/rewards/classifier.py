@@ -6,10 +6,11 @@ It imports torch only when called.
 """
 
 import contextlib
-import copy
 import math
 
-from palmopt.validation import check_count, check_real
+from palmopt.validation import check_count, check_real, check_value_range
+
+from ..hf import with_pad_token
 
 from .base import RewardFunctionError, check_reward_output, completion_text
 
@@ -75,15 +76,13 @@ class SequenceClassifierReward:
         check_real(scale, "scale", strict=True)
         check_count(batch_size, "batch_size")
         if map == "linear":
-            if bounds is None or len(bounds) != 2 or not float(bounds[0]) < float(bounds[1]):
-                raise ValueError(f"`bounds` must be (low, high) with low < high for map='linear'; got {bounds!r}.")
-            bounds = (float(bounds[0]), float(bounds[1]))
+            if bounds is None:
+                raise ValueError("`bounds` must be given, (low, high) with low < high, for map='linear'.")
+            bounds = check_value_range(bounds, "bounds")
         n_labels = getattr(model.config, "num_labels", None)
         if n_labels is not None and not 0 <= label < n_labels:
             raise ValueError(f"`label` must be in [0, {n_labels}) for this model; got {label}.")
-        if getattr(tokenizer, "pad_token_id", None) is None:
-            tokenizer = copy.deepcopy(tokenizer)  # pad with end-of-sequence, on a copy
-            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer = with_pad_token(tokenizer)  # pads with end-of-sequence on a copy if it must
         self.model = model
         self.tokenizer = tokenizer
         self.label = int(label)
