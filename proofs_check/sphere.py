@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from palmopt import bounds
+from palmopt import bounds, lattice
 from palmopt.certify import corner_weights
 from palmopt.nets import uniform
 from palmopt.prune import lp_lower_bound, set_cover
@@ -112,7 +112,7 @@ def covering_radius(d, resolution, T):
         ang = np.sort(np.arctan2(T[:, 1], T[:, 0]))
         gap = float(np.max(np.diff(np.r_[0.0, ang, math.pi / 2])))
         return 2.0 * math.sin(gap / 4.0)  # half the widest gap, as a chord
-    l1 = 2 * (d // 2) * ((d + 1) // 2) / d / resolution  # largest-remainder rounding, L1
+    l1 = lattice.covering_radius(d, resolution)  # largest-remainder rounding, L1
     l2 = math.sqrt(l1 / resolution)  # ||.||_2 ≤ sqrt(||.||_1 ||.||_inf), ||.||_inf < 1/N
     return math.asin(min(1.0, math.sqrt(d) * l2))
 
