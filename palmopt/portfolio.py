@@ -41,7 +41,7 @@ class Portfolio:
         Oracle calls the construction needed (calls answered from a run store included).
     eps, delta : float
         The guarantee the portfolio was built for, ``w·V ≥ (1-eps) OPT(w) - delta``, in [0, 1)
-        (``nan``, or ``None`` when made, for a baseline built without a target).
+        (``nan`` for a baseline built without a target); ``delta=None`` means ``delta = eps``.
     method : str
         How it was built (``"palm"``, ``"adaptive"``, ``"uniform"``, ...).
     status : Status
@@ -68,7 +68,7 @@ class Portfolio:
     policies: tuple = None
     n_oracle_calls: int = None
     eps: float = float("nan")
-    delta: float = float("nan")
+    delta: float = None
     method: str = "custom"
     status: Status = Status.SUCCESS
     certificate: Any = None
@@ -90,7 +90,7 @@ class Portfolio:
         set_(self, "policies", policies)
         set_(self, "status", Status(self.status))
         set_(self, "eps", _target(self.eps, "eps"))
-        set_(self, "delta", _target(self.delta, "delta"))
+        set_(self, "delta", self.eps if self.delta is None else _target(self.delta, "delta"))
         set_(self, "n_oracle_calls", len(values) if self.n_oracle_calls is None else int(self.n_oracle_calls))
         set_(self, "info", MappingProxyType(dict(self.info)))
 

@@ -82,3 +82,26 @@ def test_reference_may_be_an_exact_oracle():
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_default_target_is_the_portfolios_own_whatever_its_number_type():
+    T = np.array([[1.0, 0.0], [0.8, 0.8], [0.0, 1.0]])
+    for eps, delta in [(0.2, 0), (np.float32(0.25), 0.0), (0.2, None)]:
+        p = palmopt.Portfolio(values=T[[1]], weights=[[0.5, 0.5]], eps=eps, delta=delta)
+        cert = certify(p, T)
+        assert (cert.eps, cert.delta) == (p.eps, p.delta) and isinstance(p.eps, float)
+    assert certify(p, T, eps=0.0, delta=0.0).eps == 0.0  # given targets win
+
+
+def test_certificates_saved_before_kind_existed_still_load():
+    T = np.array([[1.0, 0.0], [0.8, 0.8], [0.0, 1.0]])
+    new = certify(T[[1]], T, 0.2, 0.0).to_dict()
+    for old_status, kind in [("ok", "exact"), ("black-box", "black-box")]:
+        old = {k: v for k, v in new.items() if k != "kind"} | {"status": old_status}
+        cert = palmopt.Certificate.from_dict(old)
+        assert cert.kind == kind and cert.status == "success" and cert.holds
+    with pytest.raises(ValueError, match="`kind` must be one of"):
+        palmopt.Certificate.from_dict(new | {"kind": "guess"})
+    with pytest.raises(ValueError, match="needs the keys"):
+        palmopt.Certificate.from_dict({"holds": True})
+    assert not certify(T[[1]], T, 0.2, 0.0).worst_weight.flags.writeable
