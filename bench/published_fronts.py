@@ -14,14 +14,13 @@ compare_published_front``.
 
 import argparse
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
 
 from oracles.mogym import DST_MAPS, MOGymTable, deep_sea_treasure, fruit_tree, resource_gathering
 from oracles.mogym.adapters import make_env
-from oracles.mogym.tables import env_label
+from oracles.mogym.tables import ReadOnlyKwargs, env_label
 from oracles.tabular import TabularMOMDP
 from palmopt.certify import max_shortfall
 from palmopt.tolerances import SAME_VALUE
@@ -82,7 +81,7 @@ class PublishedPoint:
 
 
 @dataclass(frozen=True, eq=False)
-class PublishedFrontComparison:
+class PublishedFrontComparison(ReadOnlyKwargs):
     """An environment's published front, point by point, against the exact table.
 
     Attributes
@@ -110,16 +109,6 @@ class PublishedFrontComparison:
     n_undecided: int
     points: tuple = field(repr=False)
     oracle_calls: int = field(repr=False, default=0)
-
-    def __getstate__(self):  # pickle env_kwargs (a read-only mapping) as a dict
-        state = dict(self.__dict__)
-        state["env_kwargs"] = dict(state["env_kwargs"])
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        state["env_kwargs"] = MappingProxyType(dict(state["env_kwargs"]))
-        self.__dict__.update(state)
 
     def __repr__(self):
         shift = f", discount_shift={self.discount_shift}" if self.discount_shift else ""

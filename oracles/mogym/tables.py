@@ -15,7 +15,15 @@ from ..tabular import TabularMOMDP
 from .adapters import state_key
 from .enumeration import enumerate_env
 
-__all__ = ["DST_MAPS", "MOGymTable", "deep_sea_treasure", "fruit_tree", "resource_gathering", "env_label"]
+__all__ = [
+    "DST_MAPS",
+    "MOGymTable",
+    "ReadOnlyKwargs",
+    "deep_sea_treasure",
+    "env_label",
+    "fruit_tree",
+    "resource_gathering",
+]
 
 #: Deep-sea-treasure maps and the MO-Gymnasium ids that register them.
 DST_MAPS = {
@@ -42,8 +50,24 @@ def _readonly(a):
     return a
 
 
+class ReadOnlyKwargs:
+    """Pickling for frozen results that hold ``env_kwargs`` as a read-only mapping
+    (``MappingProxyType`` does not pickle): the mapping travels as a dict; private attributes
+    (caches) are left behind."""
+
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        state["env_kwargs"] = dict(state["env_kwargs"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state["env_kwargs"] = MappingProxyType(dict(state["env_kwargs"]))
+        self.__dict__.update(state)
+
+
 @dataclass(frozen=True, eq=False)
-class MOGymTable:
+class MOGymTable(ReadOnlyKwargs):
     """An MO-Gymnasium environment as an exact, normalised tabular MOMDP.
 
     It is an alignment oracle itself (``d``, ``value_range``, ``fingerprint()`` and
@@ -79,16 +103,6 @@ class MOGymTable:
     scale: np.ndarray = field(repr=False)
     offset: np.ndarray = field(repr=False)
     version: str = field(repr=False, default="unknown")
-
-    def __getstate__(self):  # pickle env_kwargs (a read-only mapping) as a dict
-        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        state["env_kwargs"] = dict(state["env_kwargs"])
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        state["env_kwargs"] = MappingProxyType(dict(state["env_kwargs"]))
-        self.__dict__.update(state)
 
     def __repr__(self):
         return (

@@ -107,3 +107,14 @@ def test_fingerprints_distinguish_environments_and_discounts():
            deep_sea_treasure(0.9, map="concave").fingerprint(), fruit_tree(5, 0.9).fingerprint()}
     assert len(fps) == 4
     assert isinstance(deep_sea_treasure(0.9), MOGymTable)
+
+
+def test_a_table_pickles_with_its_read_only_kwargs():
+    import pickle
+    from types import MappingProxyType
+
+    table = deep_sea_treasure(0.9)
+    back = pickle.loads(pickle.dumps(table))
+    assert isinstance(back.env_kwargs, MappingProxyType) and dict(back.env_kwargs) == dict(table.env_kwargs)
+    assert back.fingerprint() == table.fingerprint()
+    np.testing.assert_array_equal(back([0.5, 0.5]).values, table([0.5, 0.5]).values)
