@@ -26,6 +26,7 @@ from .tiny import (  # noqa: E402
     WORDS,
     make_model,
     make_oracle,
+    make_reward_model,
     make_tokenizer,
     one,
     read_json,
@@ -219,22 +220,7 @@ def test_reward_ranges_map_into_the_unit_interval(tmp_path):
 
 
 def test_sequence_classification_model_as_reward(tmp_path):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        rm = LlamaForSequenceClassification(
-            LlamaConfig(
-                vocab_size=len(WORDS),
-                hidden_size=16,
-                intermediate_size=32,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                num_key_value_heads=2,
-                num_labels=1,
-                pad_token_id=0,
-            )
-        ).eval()
+    rm = make_reward_model(len(WORDS))
     oracle = make_oracle(str(tmp_path), rewards=[Brevity(3), rm])
     values = oracle.rewards[1]([r["prompt"] for r in EVAL], ["a", "b c", "", "h"])
     assert len(values) == 4 and all(0 < v < 1 for v in values)

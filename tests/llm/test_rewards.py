@@ -168,9 +168,11 @@ def test_names_and_texts():
 
 
 def _tiny_classifier(pad_token="<pad>", pad_token_id=0):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from .tiny import make_reward_model
 
     vocab = {w: i for i, w in enumerate(["<pad>", "<eos>", "<unk>", "a", "b", "c", "q"])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -178,19 +180,7 @@ def _tiny_classifier(pad_token="<pad>", pad_token_id=0):
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=pad_token, eos_token="<eos>", unk_token="<unk>"
     )
-    config = transformers.LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        num_labels=1,
-        pad_token_id=pad_token_id,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return transformers.LlamaForSequenceClassification(config).eval(), tokenizer
+    return make_reward_model(len(vocab), pad_token_id), tokenizer
 
 
 def test_sequence_classifier_reward_maps_logits():

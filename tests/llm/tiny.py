@@ -29,6 +29,26 @@ def make_tokenizer(pad_token="<pad>"):
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=pad_token, eos_token="<eos>", unk_token="<unk>")
 
 
+def make_reward_model(vocab_size, pad_token_id=0, seed=0):
+    """A fresh, seeded tiny Llama sequence classifier (one logit); the caller's random state is left as it was."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        num_labels=1,
+        pad_token_id=pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForSequenceClassification(config).eval()
+
+
 def make_model(seed=0):
     """A fresh, seeded tiny Llama; the caller's random state is left as it was."""
     import torch
