@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .oracle import checked
 
 from .status import Status
-from .validation import check_count, check_fraction, check_tolerances
+from .validation import check_choice, check_count, check_fraction, check_tolerances
 from .certify import Certificate, corner_weights, upper_bound_opt
 from .executors import run_calls
 from .portfolio import Portfolio
@@ -167,10 +167,7 @@ def adaptive(
     True
     """
     eps, delta = check_tolerances(eps, delta, allow_zero=True)
-    if not isinstance(prune, str):
-        raise TypeError(f"`prune` must be 'greedy' or 'none'; got {prune!r} of type {type(prune).__name__}.")
-    if prune not in ("greedy", "none"):
-        raise ValueError(f"`prune` must be 'greedy' or 'none' for adaptive; got {prune!r}.")
+    prune = check_choice(prune, "prune", ("greedy", "none"))
     batch = check_count(batch, "batch")
     max_calls = None if max_calls is None else check_count(max_calls, "max_calls")
     oracle = checked(oracle)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .oracle import checked
 
-from .validation import check_count, check_fraction, check_tolerances
+from .validation import check_choice, check_count, check_fraction, check_tolerances
 from .executors import run_calls
 from .nets import cover
 from .portfolio import Portfolio
@@ -120,8 +120,7 @@ def palm(
     True
     """
     eps, delta = check_tolerances(eps, delta)
-    if prune not in METHODS:
-        raise ValueError(f"`prune` must be one of {METHODS}; got {prune!r}.")
+    prune = check_choice(prune, "prune", METHODS)
     split = check_fraction(split, "split")
     max_points = check_count(max_points, "max_points")
     oracle = checked(oracle)

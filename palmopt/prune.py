@@ -19,6 +19,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from . import _kernels
 from .status import Status
 from .tolerances import LP_SANDWICH
+from .validation import check_choice
 
 __all__ = ["Cover", "METHODS", "covering_matrix", "lp_lower_bound", "minimal_rows", "set_cover"]
 
@@ -186,8 +187,7 @@ def set_cover(C, method="greedy", *, time_limit=None):
     >>> set_cover(C, "greedy").columns, set_cover(C, "exact")
     (array([0, 1]), Cover(size=2, method='exact', status='success', optimal=True))
     """
-    if method not in METHODS:
-        raise ValueError(f"`prune` must be one of {METHODS}; got {method!r}.")
+    method = check_choice(method, "prune", METHODS)
     C = np.ascontiguousarray(C, dtype=np.uint8)
     if not C.any(axis=1).all():
         raise ValueError(f"row {int(np.flatnonzero(~C.any(axis=1))[0])} of the covering matrix is covered by no column.")

@@ -39,6 +39,26 @@ def check_tolerances(eps, delta=None, *, allow_zero=False):
     return eps, delta
 
 
+def check_choice(x, name, choices):
+    """Return ``x`` if it is one of the strings ``choices``; TypeError for a non-string.
+
+    Examples
+    --------
+    >>> from palmopt.validation import check_choice
+    >>> check_choice("greedy", "prune", ("greedy", "none"))
+    'greedy'
+    >>> check_choice("exact", "prune", ("greedy", "none"))
+    Traceback (most recent call last):
+    ...
+    ValueError: `prune` must be one of ('greedy', 'none'); got 'exact'.
+    """
+    if not isinstance(x, str):
+        raise TypeError(f"`{name}` must be one of {tuple(choices)}; got {x!r} of type {type(x).__name__}.")
+    if x not in choices:
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}; got {x!r}.")
+    return x
+
+
 def check_count(n, name, *, minimum=1):
     """Return ``n`` as an int >= ``minimum``; reject bools, floats and strings."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):

@@ -144,8 +144,8 @@ def test_batches_certify_too():
         ({"eps": 0.1, "batch": 0}, ValueError, "`batch` must be >= 1"),
         ({"eps": 0.1, "max_calls": 0}, ValueError, "`max_calls` must be >= 1"),
         ({"eps": 0.1, "eta": (0.1,)}, ValueError, "`eta` must be a pair"),
-        ({"eps": 0.1, "prune": "exact"}, ValueError, "`prune` must be 'greedy' or 'none'"),
-        ({"eps": 0.1, "prune": True}, TypeError, "`prune` must be 'greedy' or 'none'"),
+        ({"eps": 0.1, "prune": "exact"}, ValueError, r"`prune` must be one of \('greedy', 'none'\); got 'exact'"),
+        ({"eps": 0.1, "prune": True}, TypeError, r"`prune` must be one of \('greedy', 'none'\); got True"),
     ],
 )
 def test_bad_input(kwargs, exc, match):

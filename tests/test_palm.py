@@ -70,6 +70,7 @@ class Counting:
         ({"eps": 1.5}, ValueError, "`eps` must be in"),
         ({"eps": 0.1, "delta": float("nan")}, ValueError, "`delta` must be in"),
         ({"eps": 0.1, "prune": "fast"}, ValueError, "`prune` must be one of"),
+        ({"eps": 0.1, "prune": None}, TypeError, "`prune` must be one of"),
         ({"eps": 0.1, "split": 1.0}, ValueError, "`split` must be in"),
         ({"eps": 0.001, "max_points": 100}, ValueError, "max_points=100"),
         ({"eps": 0.1, "store": 3}, TypeError, "`store` must be"),

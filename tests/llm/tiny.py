@@ -29,9 +29,17 @@ def make_tokenizer(pad_token="<pad>"):
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=pad_token, eos_token="<eos>", unk_token="<unk>")
 
 
+def _seeded(model_class, config, seed):
+    """``model_class(config)`` initialised from ``seed``, leaving the caller's random state as it was."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model_class(config)
+
+
 def make_reward_model(vocab_size, pad_token_id=0, seed=0):
     """A fresh, seeded tiny Llama sequence classifier (one logit); the caller's random state is left as it was."""
-    import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
     config = LlamaConfig(
@@ -44,14 +52,11 @@ def make_reward_model(vocab_size, pad_token_id=0, seed=0):
         num_labels=1,
         pad_token_id=pad_token_id,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return LlamaForSequenceClassification(config).eval()
+    return _seeded(LlamaForSequenceClassification, config, seed).eval()
 
 
 def make_model(seed=0):
     """A fresh, seeded tiny Llama; the caller's random state is left as it was."""
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
@@ -67,9 +72,7 @@ def make_model(seed=0):
         bos_token_id=None,
         tie_word_embeddings=False,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return LlamaForCausalLM(config)
+    return _seeded(LlamaForCausalLM, config, seed)
 
 
 def read_json(path):
