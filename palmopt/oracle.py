@@ -41,24 +41,38 @@ class Solution:
     policy : object
         An opaque handle (a tabular policy, an adapter directory, ...).
     info : Mapping
-        Timings, seeds, standard errors of noisy estimates, ... (read-only).
+        Timings, seeds, ... (read-only).
+    stderr : ndarray, shape (d,), or None
+        Standard error of each value estimate (read-only); ``None`` means the values are exact.
+        Certificates then hold with a stated confidence over the evaluation noise (see
+        :func:`palmopt.adaptive`).
     """
 
     values: np.ndarray
     policy: Any = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    stderr: Any = None
 
     def __post_init__(self):
         values = np.array(self.values, dtype=np.float64)
         values.setflags(write=False)
         object.__setattr__(self, "values", values)
-        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info or {})))
+        if self.stderr is not None:
+            stderr = np.array(self.stderr, dtype=np.float64)
+            stderr.setflags(write=False)
+            object.__setattr__(self, "stderr", stderr)
 
-    def __reduce__(self):  # pickle (process pools, run stores) without the read-only views
-        return (type(self), (np.array(self.values), self.policy, dict(self.info)))
+    def __reduce__(self):  # pickle (process pools, Ray workers) without the read-only views
+        stderr = None if self.stderr is None else np.array(self.stderr)
+        return (type(self), (np.array(self.values), self.policy, dict(self.info), stderr))
 
     def __repr__(self):
-        return f"Solution(values={np.array2string(self.values, precision=4)}, policy={type(self.policy).__name__})"
+        se = "" if self.stderr is None else f", stderr={np.array2string(self.stderr, precision=2)}"
+        return (
+            f"Solution(values={np.array2string(self.values, precision=4)}{se}, "
+            f"policy={type(self.policy).__name__})"
+        )
 
 
 @runtime_checkable
@@ -127,7 +141,7 @@ class CheckedOracle:
     def __call__(self, w):
         w = np.asarray(w, dtype=np.float64)
         try:
-            sol = self.oracle(w)
+            sol = self.oracle(w.copy())  # a copy: an oracle that writes into it cannot corrupt the caller's
         except Exception as exc:
             raise OracleError(f"oracle raised {type(exc).__name__} at w = {_fmt(w)}: {exc}", w) from exc
         if not isinstance(sol, Solution):
@@ -144,6 +158,18 @@ class CheckedOracle:
                 f"w = {_fmt(w)}; the guarantees are stated for values in that range (rescale the rewards).",
                 w,
             )
+        se = sol.stderr
+        if se is not None:
+            if se.shape != (self.d,):
+                raise OracleError(
+                    f"oracle returned stderr of shape {se.shape}, expected ({self.d},), at w = {_fmt(w)}", w
+                )
+            if not np.all(np.isfinite(se)) or se.min() < 0:
+                raise OracleError(
+                    f"oracle returned stderr {_fmt(se)} (standard errors must be finite and >= 0) "
+                    f"at w = {_fmt(w)}",
+                    w,
+                )
         return sol
 
     def __repr__(self):
@@ -164,28 +190,40 @@ class _FunctionOracle:
         self.name = name
 
     def fingerprint(self):
+        if self.name is None:
+            raise ValueError(
+                f"as_oracle({getattr(self.fn, '__qualname__', type(self.fn).__name__)}) has no name, so a run "
+                f"store cannot tell it from another function (two lambdas or closures share a qualified "
+                f"name); pass as_oracle(fn, d, name=...) with a name that changes whenever fn's behaviour does."
+            )
         return f"function:{self.name}(d={self.d})"
 
     def __call__(self, w):
-        values = np.asarray(self.fn(w), dtype=np.float64)
-        return Solution(values=values, policy=None, info={})
+        out = self.fn(w)
+        if isinstance(out, tuple) and len(out) == 2 and np.ndim(out[0]) == 1:  # (values, stderr)
+            return Solution(values=np.asarray(out[0], dtype=np.float64), stderr=out[1])
+        return Solution(values=np.asarray(out, dtype=np.float64))
 
     def __repr__(self):
-        return f"as_oracle({self.name}, d={self.d})"
+        name = self.name or getattr(self.fn, "__qualname__", type(self.fn).__name__)
+        return f"as_oracle({name}, d={self.d})"
 
 
 def as_oracle(fn, d, *, name=None):
-    """Adapt a plain function ``fn(w) -> reward vector`` to the oracle protocol.
+    """Adapt a plain function ``fn(w) -> values`` or ``fn(w) -> (values, stderr)`` to the oracle
+    protocol.
 
     Parameters
     ----------
     fn : callable
-        Maps a weight vector (ndarray, shape (d,)) to a reward vector of length d.
+        Maps a weight vector (ndarray, shape (d,)) to a reward vector of length d, or to a pair
+        ``(values, stderr)`` for noisy estimates (see :class:`Solution`).
     d : int
         Number of objectives.
     name : str, optional
-        Used in the fingerprint (default: the function's qualified name).  Give a name that
-        changes whenever the function's behaviour does, so that run stores are not mixed.
+        The oracle's identity in run stores.  Give a name that changes whenever the function's
+        behaviour does.  Without a name the oracle cannot be used with a run store (two lambdas
+        or closures share a qualified name, and one would silently get the other's values).
 
     Examples
     --------
@@ -195,7 +233,12 @@ def as_oracle(fn, d, *, name=None):
     >>> oracle = as_oracle(lambda w: V[np.argmax(V @ w)], d=2, name="three-points")
     >>> oracle(np.array([0.5, 0.5])).values
     array([0.6, 0.6])
+    >>> noisy = as_oracle(lambda w: (V[np.argmax(V @ w)], [0.01, 0.01]), d=2, name="noisy")
+    >>> noisy(np.array([0.5, 0.5]))
+    Solution(values=[0.6 0.6], stderr=[0.01 0.01], policy=NoneType)
     """
     if not callable(fn):
         raise TypeError(f"`fn` must be callable; got {type(fn).__name__}.")
-    return _FunctionOracle(fn, check_dim(d), name or getattr(fn, "__qualname__", type(fn).__name__))
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"`name` must be a string; got {type(name).__name__}.")
+    return _FunctionOracle(fn, check_dim(d), name)
