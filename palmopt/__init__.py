@@ -22,7 +22,7 @@ _EXPORTS = {
     "palm": "palm",
     "adaptive": "adaptive",
     "ccs": "adaptive",
-    "Certificate": "certify",
+    "Certificate": "certificate",
     "certify": "certify",
     "minimum_portfolio": "minimum",
     "Portfolio": "portfolio",

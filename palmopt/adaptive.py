@@ -28,7 +28,8 @@ from .oracle import checked
 
 from .status import Status
 from .validation import check_choice, check_count, check_fraction, check_tolerances
-from .certify import Certificate, corner_weights, upper_bound_opt
+from .certificate import Certificate
+from .certify import corner_weights, upper_bound_opt
 from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store

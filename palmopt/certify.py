@@ -17,7 +17,6 @@ downgraded to ``"numerical-trouble"``.
 """
 
 import numbers
-from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.optimize import linprog
@@ -34,111 +33,9 @@ from .tolerances import (
 )
 from .validation import as_matrix, as_values, check_fraction, check_tolerances, undominated
 
-__all__ = ["Certificate", "certify", "corner_weights", "max_shortfall", "reference_vectors", "upper_bound_opt"]
+from .certificate import Certificate
 
-
-@dataclass(frozen=True, eq=False)
-class Certificate:
-    """The outcome of a whole-simplex check of ``w·u ≥ (1-eps) OPT(w) - delta``.
-
-    Attributes
-    ----------
-    holds : bool
-        ``violation <= SHORTFALL``: every ``w`` has a member with ``w·u ≥ (1-eps) OPT(w) - delta``.
-    violation : float
-        ``max_w (1-eps) OPT(w) - delta - max_j w·u_j`` (``<= 0`` when it holds).
-    worst_weight : ndarray (d,)
-        A weight attaining ``violation``.
-    eps_star, eps_weight :
-        Worst pure multiplicative gap ``max(0, 1 - min_w LB(w)/OPT(w))`` and a weight attaining
-        it (``None`` when there is no gap).
-    delta_star, delta_weight :
-        Worst pure additive gap ``max_w OPT(w) - LB(w)`` and a weight attaining it.
-    eps, delta : float
-        The guarantee that was checked.
-    kind : {"exact", "black-box"}
-        ``"exact"``: ``OPT`` is the upper envelope of an exact reference front
-        (:func:`certify`).  ``"black-box"``: ``OPT`` is replaced by the optimistic upper bound
-        built from the oracle's answers (adaptive runs); valid for an oracle within its declared
-        error.
-    status : Status
-        ``SUCCESS`` when every LP's primal and dual values agree within ``LP_SANDWICH`` when
-        recomputed with NumPy; ``NUMERICAL_TROUBLE`` otherwise (then ``holds`` is not to be
-        trusted).
-    max_lp_gap : float
-        The largest primal-dual disagreement seen.
-    n_lps : int
-    """
-
-    holds: bool
-    violation: float
-    worst_weight: np.ndarray
-    eps_star: float
-    eps_weight: np.ndarray
-    delta_star: float
-    delta_weight: np.ndarray
-    eps: float
-    delta: float
-    kind: str
-    status: Status
-    max_lp_gap: float
-    n_lps: int
-
-    def __post_init__(self):
-        for name in ("worst_weight", "eps_weight", "delta_weight"):
-            w = getattr(self, name)
-            if w is not None:
-                w = np.array(w, dtype=np.float64)
-                w.setflags(write=False)
-                object.__setattr__(self, name, w)
-        object.__setattr__(self, "status", Status(self.status))
-
-    @property
-    def certified(self):
-        """``holds`` and the LPs were verified: the guarantee is proven (for ``kind``'s ``OPT``)."""
-        return self.holds and self.status == Status.SUCCESS
-
-    def __repr__(self):
-        return (
-            f"Certificate(holds={self.holds}, eps={self.eps:g}, delta={self.delta:g}, "
-            f"violation={self.violation:.4g}, eps_star={self.eps_star:.4g}, "
-            f"delta_star={self.delta_star:.4g}, kind={self.kind!r}, status={str(self.status)!r})"
-        )
-
-    def to_dict(self):
-        """A JSON-serialisable dict (arrays as lists)."""
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.tolist() if isinstance(v, np.ndarray) else (str(v) if isinstance(v, Status) else v)
-        return out
-
-    @classmethod
-    def from_dict(cls, data):
-        """The certificate written by :meth:`to_dict` (values checked, no code run)."""
-        data = dict(data)
-        if "kind" not in data and data.get("status") in _LEGACY_STATUS:  # written before `kind` existed
-            data["kind"], data["status"] = _LEGACY_STATUS[data["status"]]
-        names = {f.name for f in fields(cls)}
-        if set(data) != names:
-            raise ValueError(f"a certificate needs the keys {sorted(names)}; got {sorted(data)}.")
-        for key in ("worst_weight", "eps_weight", "delta_weight"):
-            if data[key] is not None:
-                data[key] = np.asarray(data[key], dtype=np.float64)
-        data["status"] = Status(data["status"])
-        if data["kind"] not in KINDS:
-            raise ValueError(f"certificate `kind` must be one of {KINDS}; got {data['kind']!r}.")
-        return cls(**data)
-
-
-#: What ``OPT`` a certificate was computed against.
-KINDS = ("exact", "black-box")
-#: Certificates saved before ``kind`` existed: their status word -> (kind, status).
-_LEGACY_STATUS = {
-    "ok": ("exact", "success"),
-    "black-box": ("black-box", "success"),
-    "numerical-trouble": ("exact", "numerical-trouble"),
-}
+__all__ = ["certify", "corner_weights", "max_shortfall", "reference_vectors", "upper_bound_opt"]
 
 
 def reference_vectors(reference, d=None, *, unique=True):

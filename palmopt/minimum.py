@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import lattice
-from .certify import Certificate, certify, max_shortfall, reference_vectors
+from .certificate import Certificate
+from .certify import certify, max_shortfall, reference_vectors
 from .prune import lp_lower_bound, minimal_rows, set_cover
 from .status import Status
 from .tolerances import RANGE_ATOL, SHORTFALL

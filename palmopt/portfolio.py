@@ -201,7 +201,7 @@ class Portfolio:
             else:
                 full = os.path.join(path, entry["path"])
                 policies.append(loader(full) if callable(loader) else full)
-        from .certify import Certificate
+        from .certificate import Certificate
 
         cert = manifest.get("certificate")
         return cls(
