@@ -348,28 +348,31 @@ def _corners_qhull(U):
     return np.clip(W, 0.0, None)
 
 
-def upper_bound_opt(W, Q, b):
-    """The optimistic bound ``UB(w) = max {w·v : Q v ≤ b, 0 ≤ v ≤ 1}`` at each row of ``W``.
+def upper_bound_opt(W, Q, b, value_range=(0.0, 1.0)):
+    """The optimistic bound ``UB(w) = max {w·v : Q v ≤ b, lo ≤ v ≤ hi}`` at each row of ``W``.
 
     Every achievable ``v`` satisfies ``w_q·v ≤ OPT(w_q)`` at each queried ``w_q`` (rows of ``Q``,
-    with ``b_q ≥ OPT(w_q)``) and ``0 ≤ v ≤ 1``, so ``UB ≥ OPT``.  The value returned is the
-    *dual* bound recomputed with NumPy from the solver's multipliers, ``b·y + Σ max(w - Qᵀy, 0)``
-    with ``y ≥ 0`` -- an upper bound on the LP optimum by weak duality whatever the solver's
-    accuracy.  Returns ``(ub, lp_gap)`` where ``lp_gap`` is the largest distance between that
-    bound and the primal value.
+    with ``b_q ≥ OPT(w_q)``) and lies in the oracle's declared ``value_range = (lo, hi)``, so
+    ``UB ≥ OPT``.  The value returned is the *dual* bound recomputed with NumPy from the
+    solver's multipliers, ``b·y + Σ_i max(c_i·hi, c_i·lo)`` with ``c = w - Qᵀy`` and ``y ≥ 0`` --
+    an upper bound on the LP optimum by weak duality whatever the solver's accuracy.  Returns
+    ``(ub, lp_gap)`` where ``lp_gap`` is the largest distance between that bound and the primal
+    value.
     """
     W = np.atleast_2d(np.asarray(W, dtype=np.float64))
     Q = np.asarray(Q, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
+    lo, hi = (float(x) for x in value_range)
     d = W.shape[1]
     ub = np.empty(len(W))
     gap = 0.0
     for i, w in enumerate(W):
-        res = linprog(-w, A_ub=Q, b_ub=b, bounds=[(0.0, 1.0)] * d, method="highs")
+        res = linprog(-w, A_ub=Q, b_ub=b, bounds=[(lo, hi)] * d, method="highs")
         if res.status != 0:
-            ub[i], gap = float(w.sum()), np.inf  # the box alone: v ≤ 1
+            ub[i], gap = float(np.maximum(w * hi, w * lo).sum()), np.inf  # the box alone
             continue
         y = np.maximum(-res.ineqlin.marginals, 0.0)
-        ub[i] = float(b @ y + np.maximum(w - Q.T @ y, 0.0).sum())
-        gap = max(gap, ub[i] - float(w @ np.clip(res.x, 0.0, 1.0)))
+        c = w - Q.T @ y
+        ub[i] = float(b @ y + np.maximum(c * hi, c * lo).sum())
+        gap = max(gap, ub[i] - float(w @ np.clip(res.x, lo, hi)))
     return ub, gap
