@@ -18,6 +18,7 @@ An approximate oracle with declared error ``η = (η_m, η_a)`` (``w·V(π_w) �
 enters through ``b_q = (w_q·v_q + η_a) / (1 - η_m)``; the target must leave room for it.
 """
 
+import dataclasses
 import time
 import warnings
 
@@ -34,12 +35,13 @@ from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store
 from .tolerances import FLOAT_SLACK, LP_SANDWICH, SAME_VALUE, SHORTFALL, WEIGHT_DECIMALS
+from .uncertainty import Evidence, NoiseBudget, _pair_lp, observed_error, pool, robust_certificate
 
 __all__ = ["adaptive", "ccs", "envelope_certificate"]
 
 
 
-def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
+def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None, value_range=(0.0, 1.0)):
     """Black-box certificate of the members ``U`` (k, d) against the optimistic bound built
     from queries ``Q`` (m, d) with ``OPT(Q_q) ≤ b_q``: one LP per corner weight of ``U``.
 
@@ -48,6 +50,7 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
     it are conservative: a corner whose cached shortfall is met is never solved again.  With
     ``n_fresh=None`` every unmet corner is re-solved; with ``n_fresh=k`` only until the ``k``
     largest shortfalls are current (lazy evaluation: a re-solved bound can only drop).
+    ``value_range`` is the oracle's declared range (the box of the optimistic bound).
     Returns ``(certificate, corners, shortfall, fresh)``.
     """
     corners = corner_weights(U)
@@ -59,9 +62,14 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None):
     lb = (corners @ U.T).max(axis=1)
     lp_gap = 0.0
 
+    own = {w.tobytes(): bq for w, bq in zip(np.round(Q, WEIGHT_DECIMALS), b)}
+
     def solve(idx):
         nonlocal lp_gap
-        ub[idx], gap = upper_bound_opt(corners[idx], Q, b)
+        ub[idx], gap = upper_bound_opt(corners[idx], Q, b, value_range)
+        # at a queried weight the query's own constraint is the exact bound (a solver's
+        # multipliers recomputed in NumPy can overshoot it by its feasibility tolerance)
+        ub[idx] = [min(u, own.get(keys[i], np.inf)) for u, i in zip(ub[idx], idx)]
         lp_gap = max(lp_gap, gap)
         fresh[idx] = True
         cache.update((keys[i], (ub[i], m)) for i in idx)
@@ -110,6 +118,32 @@ def _check_eta(eta, eps, delta):
     return eta_m, eta_a
 
 
+def _declared_error(oracle, eta):
+    """``(eta_m, eta_a)`` and whether it was declared (an argument or ``oracle.error``)."""
+    declared = getattr(oracle.oracle, "error", None) if eta is None else eta
+    if declared is None:
+        return (0.0, 0.0), False
+    declared = tuple(declared)
+    if len(declared) != 2:
+        raise ValueError(f"`eta` must be a pair (eta_mult, eta_add); got {declared!r}.")
+    return declared, True
+
+
+def _assumptions(eta, declared, value_range, budget, noisy):
+    eta_m, eta_a = eta
+    return {
+        "oracle error": (
+            f"declared (eta_mult, eta_add) = ({eta_m:g}, {eta_a:g}): w·V(policy) >= (1 - eta_mult) OPT(w) - eta_add "
+            f"at every queried w"
+            if declared
+            else "undeclared, so the oracle is assumed exact at every queried w (the certificate is relative to "
+            "its answers; declare `error` for a claim about the true optimum)"
+        ),
+        "values": f"every policy's values lie in [{value_range[0]:g}, {value_range[1]:g}]",
+        "noise": budget.describe() if noisy else "none: every value returned is exact",
+    }
+
+
 def adaptive(
     oracle,
     eps,
@@ -118,6 +152,9 @@ def adaptive(
     batch=1,
     max_calls=None,
     eta=None,
+    confidence=0.95,
+    tails="normal",
+    max_repeats=64,
     prune="greedy",
     executor=None,
     store=None,
@@ -128,8 +165,9 @@ def adaptive(
     Parameters
     ----------
     oracle : AlignmentOracle
-        Values in [0, 1]^d (checked).  If it has an attribute ``error = (eta_m, eta_a)`` it is
-        treated as approximate (see ``eta``).
+        Values in its ``value_range`` (default [0, 1]^d; checked).  If it has an attribute
+        ``error = (eta_m, eta_a)`` it is treated as approximate (see ``eta``).  Solutions that
+        carry a ``stderr`` are noisy estimates (see ``confidence``).
     eps, delta : float in [0, 1)
         Stopping rule: multiplicative (``delta = 0``), additive (``eps = 0``) or mixed;
         ``delta=None`` means ``delta = eps``.  ``eps = delta = 0`` computes an exact convex
@@ -139,21 +177,47 @@ def adaptive(
     max_calls : int, optional
         Budget of oracle calls; when it runs out the portfolio has
         ``status=Status.BUDGET_EXHAUSTED`` and carries the best certificate reached.  Not part
-        of the run's identity: a rerun with a larger budget resumes.
+        of the run's identity: a rerun with a larger budget resumes.  With a noisy oracle it
+        defaults to ``50·d`` (every noisy answer is a new member, so the search needs a cap).
     eta : (float, float), optional
-        Declared oracle error ``(eta_m, eta_a)``; defaults to ``oracle.error`` or ``(0, 0)``.
+        Declared oracle error ``(eta_m, eta_a)``; defaults to ``oracle.error``.  When neither is
+        given the error is *undeclared*: the oracle is assumed exact and the certificate says
+        so in its ``assumptions``.  Either way every answer is cross-checked against every
+        other (``certificate.observed_error``); answers that refute the declared error end the
+        search with ``Status.ORACLE_INCONSISTENT`` and a note naming the two weights.
+    confidence : float in (0, 1), default 0.95
+        With noisy values (solutions with ``stderr``), the certificate holds with at least
+        this probability over the evaluation noise (:mod:`palmopt.uncertainty`); ignored, and
+        ``certificate.confidence == 1``, when every value is exact.
+    tails : {"normal", "chebyshev"}
+        How an estimate's error is bounded: approximately normal, or any distribution with the
+        stated standard error (Chebyshev's inequality, wider intervals).
+    max_repeats : int, default 64
+        When the oracle offers ``evaluate(policy, *, repeats)``, a shortfall caused by noise
+        alone is resolved by re-evaluating the policies involved (4× the effort each time, up
+        to ``max_repeats``× in all) instead of by new oracle calls.  ``1`` disables it.
     prune : {"greedy", "none"}
         ``"greedy"``: drop members whose removal keeps the certificate (least-used first).
         (``"exact"``, a minimum subset, is offered by :func:`palmopt.palm` only.)
     executor, store, progress
-        As in :func:`palmopt.palm`; a rerun with the same store repeats no call.
+        As in :func:`palmopt.palm`; a rerun with the same store repeats no call (evaluations
+        are not stored: a resumed noisy run re-evaluates).
 
     Returns
     -------
     Portfolio
-        ``certificate`` is the black-box certificate (valid over the whole simplex for an
-        oracle within its declared error); ``info["curve"]`` the anytime record
-        ``(calls, violation, eps*, delta*)`` after each round.
+        ``certificate`` is the black-box certificate (valid over the whole simplex under its
+        ``assumptions``, with probability ``confidence``); ``values`` are point estimates,
+        ``info["stderr"]`` their standard errors (noisy oracles); ``info["curve"]`` the
+        anytime record ``(calls, violation, eps*, delta*)`` after each round (the gaps are
+        computed for the final certificate only when the values are noisy).
+
+    Raises
+    ------
+    ValueError
+        ``confidence`` outside (0, 1), a target tighter than the declared error, bad arguments.
+    OracleError
+        A call or an evaluation failed; every call finished before it is in the store.
 
     Examples
     --------
@@ -166,64 +230,121 @@ def adaptive(
     (True, 5, 5)
     >>> palmopt.certify(p, V).holds                      # the portfolio's own (0.05, 0)
     True
+
+    A noisy oracle (estimates with standard error 0.002): the certificate holds with
+    probability at least 0.9 over the noise.
+
+    >>> rng = np.random.default_rng(0)
+    >>> noisy = palmopt.as_oracle(
+    ...     lambda w: (V[np.argmax(V @ w)] + rng.normal(0, 0.002, 2), [0.002, 0.002]), d=2, name="noisy-arc")
+    >>> p = palmopt.adaptive(noisy, 0.05, 0.01, confidence=0.9, progress=False)
+    >>> p.certificate.certified, p.certificate.confidence
+    (True, 0.9)
     """
     eps, delta = check_tolerances(eps, delta, allow_zero=True)
     prune = check_choice(prune, "prune", ("greedy", "none"))
     batch = check_count(batch, "batch")
     max_calls = None if max_calls is None else check_count(max_calls, "max_calls")
+    max_repeats = check_count(max_repeats, "max_repeats")
+    budget = NoiseBudget(confidence, tails)
     oracle = checked(oracle)
-    eta = tuple(getattr(oracle.oracle, "error", (0.0, 0.0)) if eta is None else eta)
-    if len(eta) != 2:
-        raise ValueError(f"`eta` must be a pair (eta_mult, eta_add); got {eta!r}.")
-    eta_m, eta_a = _check_eta(eta, eps, delta)
-    d = oracle.d
+    (eta_m, eta_a), declared = _declared_error(oracle, eta)
+    eta_m, eta_a = _check_eta((eta_m, eta_a), eps, delta)
+    d, value_range = oracle.d, oracle.value_range
+    can_evaluate = oracle.can_evaluate and max_repeats > 1
     params = {"method": "adaptive", "eps": eps, "delta": delta, "batch": batch, "eta": [eta_m, eta_a]}
 
     t0 = time.perf_counter()
-    Q, V, policies, curve, cache = [], [], [], [], {}
+    Q, V, S, Z, effort, policies, curve, cache = [], [], [], [], [], [], [], {}
+    n_evaluations = 0
     pending = np.eye(d)
     status = Status.SUCCESS
+    inconsistency = None
     bar = tqdm(total=max_calls, desc="adaptive", disable=not progress, leave=False)
     with open_store(store, oracle, params) as run_store:
         while True:
-            if max_calls is not None:
-                pending = pending[: max_calls - len(Q)]
+            cap = max_calls if max_calls is not None else (50 * d if any(np.any(s > 0) for s in S) else None)
+            if cap is not None:
+                pending = pending[: cap - len(Q)]
             solutions, _ = run_calls(oracle, pending, executor=executor, store=run_store, progress=False)
             for w, sol in zip(pending, solutions):
+                se = np.zeros(d) if sol.stderr is None else np.array(sol.stderr)
                 Q.append(w)
-                V.append(sol.values)
+                V.append(np.array(sol.values))
+                S.append(se)
+                Z.append(budget.next(d) if np.any(se > 0) else 0.0)
+                effort.append(1)
                 policies.append(sol.policy)
             bar.update(len(pending))
-            Qa, Va = np.array(Q), np.array(V)
-            b = (np.einsum("ij,ij->i", Qa, Va) + eta_a) / (1.0 - eta_m)
-            U = np.unique(Va, axis=0)
-            cert, corners, short, fresh = envelope_certificate(U, Qa, b, eps, delta, cache, n_fresh=batch)
+            evidence = Evidence(np.array(Q), np.array(V), np.array(S), np.array(Z), (eta_m, eta_a), value_range)
+            excess = observed_error(evidence)
+            if excess[0] > SHORTFALL:
+                inconsistency = excess
+                status = Status.ORACLE_INCONSISTENT
+            if evidence.noisy:
+                cert, pairs = robust_certificate(evidence, np.arange(len(Q)), eps, delta)
+                pending, evaluate = _next_noisy(pairs, evidence, effort, can_evaluate, max_repeats, batch, eps, delta)
+            else:
+                U = np.unique(evidence.V, axis=0)
+                cert, corners, short, fresh = envelope_certificate(
+                    U, evidence.Q, evidence.bounds(), eps, delta, cache, n_fresh=batch, value_range=value_range
+                )
+                queried = {w.tobytes() for w in np.round(evidence.Q, WEIGHT_DECIMALS)}
+                order = [i for i in np.argsort(-short, kind="stable") if short[i] > SHORTFALL]
+                order = [i for i in order if fresh[i] and np.round(corners[i], WEIGHT_DECIMALS).tobytes() not in queried]
+                pending, evaluate = corners[order[:batch]], []
             curve.append((len(Q), cert.violation, cert.eps_star, cert.delta_star))
-            bar.set_postfix(violation=f"{cert.violation:.2e}", members=len(U))
-            queried = {w.tobytes() for w in np.round(Qa, WEIGHT_DECIMALS)}
-            order = [i for i in np.argsort(-short, kind="stable") if short[i] > SHORTFALL]
-            order = [i for i in order if fresh[i] and np.round(corners[i], WEIGHT_DECIMALS).tobytes() not in queried]
-            if not order:
+            bar.set_postfix(violation=f"{cert.violation:.2e}", members=len(Q))
+            if inconsistency is not None or cert.certified or (not len(pending) and not evaluate):
                 break
-            if max_calls is not None and len(Q) >= max_calls:
+            if cap is not None and len(Q) >= cap and not evaluate:
                 status = Status.BUDGET_EXHAUSTED
                 break
-            pending = corners[order[:batch]]
+            for q in evaluate:
+                sol = oracle.evaluate(policies[q], 3 * effort[q], Q[q])
+                se = np.zeros(d) if sol.stderr is None else np.array(sol.stderr)
+                V[q], S[q] = pool([V[q], sol.values], [S[q], se])
+                Z[q] = budget.next(d) if np.any(S[q] > 0) else 0.0
+                effort[q] *= 4
+                n_evaluations += 1
     bar.close()
-    if status == Status.SUCCESS and not cert.certified:  # e.g. an oracle that contradicts itself
+    if status == Status.SUCCESS and not cert.certified:
         status = Status.NOT_CERTIFIED if cert.status == Status.SUCCESS else cert.status
 
-    # one member per distinct value vector (the first weight that produced it)
-    _, first = np.unique(Va, axis=0, return_index=True)
-    members = np.sort(first)
+    Va, Qa = evidence.V, evidence.Q
+    if evidence.noisy:
+        members = np.arange(len(Qa))
+    else:  # one member per distinct value vector (the first weight that produced it)
+        members = np.sort(np.unique(Va, axis=0, return_index=True)[1])
     size_before = len(members)
     if prune == "greedy" and status == Status.SUCCESS:
-        members, cert = _prune(members, Va, Qa, b, eps, delta, cert, cache)
+        members, cert = _prune(members, evidence, eps, delta, cert, cache)
+    if evidence.noisy:  # the final certificate with its pure gaps
+        cert = robust_certificate(evidence, members, eps, delta, gaps=True)[0]
+    note = ""
+    if inconsistency is not None:
+        excess, q, j, needed = inconsistency
+        note = (
+            f"the policy found at w = {_fmt(Qa[j])} scores {excess:.4g} more at w = {_fmt(Qa[q])} than the declared "
+            f"error eta = ({eta_m:g}, {eta_a:g}) allows the policy returned there (net of the noise allowance); "
+            f"the oracle's error is larger -- declare at least eta = ({eta_m:g}, {needed:.4g}), or fix the oracle"
+        )
+    cert = dataclasses.replace(
+        cert,
+        holds=cert.holds and inconsistency is None,
+        status=Status.ORACLE_INCONSISTENT if inconsistency is not None else cert.status,
+        confidence=budget.confidence if evidence.noisy else 1.0,
+        observed_error=max(excess[0], 0.0),
+        assumptions=_assumptions((eta_m, eta_a), declared, value_range, budget, evidence.noisy),
+        note=note,
+    )
+    if note:
+        warnings.warn(f"adaptive: {note}.", RuntimeWarning, stacklevel=2)
     return Portfolio(
         values=Va[members],
         weights=Qa[members],
         policies=[policies[i] for i in members],
-        n_oracle_calls=len(Q),
+        n_oracle_calls=len(Qa),
         eps=eps,
         delta=delta,
         method="adaptive",
@@ -233,15 +354,57 @@ def adaptive(
             "rounds": len(curve),
             "size_before_prune": size_before,
             "eta": [eta_m, eta_a],
+            "eta_declared": declared,
             "batch": batch,
             "curve": curve,
             "seconds": time.perf_counter() - t0,
+            **(
+                {
+                    "stderr": evidence.S[members].tolist(),
+                    "evaluations": n_evaluations,
+                    "evaluation_effort": [effort[i] for i in members],
+                    "estimates_used": budget.used,
+                }
+                if evidence.noisy
+                else {}
+            ),
         },
     )
 
 
-def _prune(members, V, Q, b, eps, delta, cert, cache):
+def _fmt(w):
+    return np.array2string(np.asarray(w), precision=4, separator=", ")
+
+
+def _next_noisy(pairs, evidence, effort, can_evaluate, max_repeats, batch, eps, delta):
+    """The next round with noisy values: corners to query and queries to re-evaluate.
+
+    A short (corner, member) pair whose shortfall vanishes at the point estimates is short
+    because of noise: re-evaluate the member and the queries whose bounds bind there (when the
+    oracle can).  Otherwise the corner needs a new policy, unless it was queried already.
+    """
+    queried = {w.tobytes() for w in np.round(evidence.Q, WEIGHT_DECIMALS)}
+    point = dataclasses.replace(evidence, Z=np.zeros_like(evidence.Z))
+    b0 = point.bounds()
+    queries, evaluate = [], set()
+    for short, c, j, y in pairs:
+        if short <= SHORTFALL or len(queries) >= batch:
+            break
+        involved = [q for q in {j, *np.flatnonzero(y > 1e-12)} if evidence.S[q].any() and 4 * effort[q] <= max_repeats]
+        if can_evaluate and involved:
+            if _pair_lp(c, j, point, b0, point.V, point.V, eps)[0] - delta <= SHORTFALL:
+                evaluate.update(involved)
+                continue
+        key = np.round(c, WEIGHT_DECIMALS).tobytes()
+        if key not in queried:
+            queried.add(key)
+            queries.append(c)
+    return np.array(queries).reshape(-1, evidence.Q.shape[1]), sorted(evaluate)
+
+
+def _prune(members, evidence, eps, delta, cert, cache):
     """Greedily drop members (least used at the corner weights first) while certified."""
+    V = evidence.V
     corners = corner_weights(V[members])
     use = np.bincount(np.argmax(corners @ V[members].T, axis=1), minlength=len(members))
     keep = list(members)
@@ -249,7 +412,12 @@ def _prune(members, V, Q, b, eps, delta, cert, cache):
         trial = [m for m in keep if m != j]
         if not trial:
             continue
-        trial_cert = envelope_certificate(V[trial], Q, b, eps, delta, cache)[0]
+        if evidence.noisy:
+            trial_cert = robust_certificate(evidence, trial, eps, delta)[0]
+        else:
+            trial_cert = envelope_certificate(
+                V[trial], evidence.Q, evidence.bounds(), eps, delta, cache, value_range=evidence.value_range
+            )[0]
         if trial_cert.certified:
             keep, cert = trial, trial_cert
     return np.array(keep), cert

@@ -1,7 +1,9 @@
 """The result of a whole-simplex check: :class:`Certificate` (what was checked, against which
 ``OPT``, under which assumptions, and whether it holds)."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -41,6 +43,21 @@ class Certificate:
     max_lp_gap : float
         The largest primal-dual disagreement seen.
     n_lps : int
+    confidence : float
+        The probability, over the oracle's evaluation noise, with which ``holds`` is true of the
+        policies' true values: ``1.0`` when every value used was exact.
+    observed_error : float
+        Black-box only: the largest excess, net of the noise allowance, of some returned policy's
+        value at a queried weight over the bound the declared error puts on ``OPT`` there
+        (``max_{q,j} w_q·v_j - b_q``, ``0`` when the answers are consistent).  A positive excess
+        refutes the declared error (status ``ORACLE_INCONSISTENT``) and is a lower bound on the
+        oracle's additive error at that weight.
+    assumptions : Mapping
+        What the claim rests on, in words and numbers (declared oracle error, confidence, value
+        range, noise model, reference front).
+    note : str
+        A sentence for the user when the certificate does not hold for a reason other than a
+        shortfall (e.g. the two weights whose answers contradict the declared error).
     """
 
     holds: bool
@@ -56,6 +73,10 @@ class Certificate:
     status: Status
     max_lp_gap: float
     n_lps: int
+    confidence: float = 1.0
+    observed_error: float = 0.0
+    assumptions: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     def __post_init__(self):
         for name in ("worst_weight", "eps_weight", "delta_weight"):
@@ -65,6 +86,7 @@ class Certificate:
                 w.setflags(write=False)
                 object.__setattr__(self, name, w)
         object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "assumptions", MappingProxyType(dict(self.assumptions)))
 
     @property
     def certified(self):
@@ -75,8 +97,26 @@ class Certificate:
         return (
             f"Certificate(holds={self.holds}, eps={self.eps:g}, delta={self.delta:g}, "
             f"violation={self.violation:.4g}, eps_star={self.eps_star:.4g}, "
-            f"delta_star={self.delta_star:.4g}, kind={self.kind!r}, status={str(self.status)!r})"
+            f"delta_star={self.delta_star:.4g}, kind={self.kind!r}, status={str(self.status)!r}"
+            + (f", confidence={self.confidence:g}" if self.confidence < 1 else "")
+            + (f", observed_error={self.observed_error:.4g}" if self.observed_error > 0 else "")
+            + ")"
         )
+
+    def describe(self):
+        """The claim in words, with every assumption it rests on (printed by the CLI)."""
+        verdict = "certified" if self.certified else f"NOT certified ({self.status})"
+        lines = [
+            f"{verdict}: every w on the simplex has a member with w·v >= (1 - {self.eps:g}) OPT(w) - {self.delta:g}"
+            f"  [{self.kind}; worst shortfall {self.violation:.3g}, eps* {self.eps_star:.3g}, "
+            f"delta* {self.delta_star:.3g}]"
+        ]
+        if self.confidence < 1:
+            lines.append(f"  holds with probability >= {self.confidence:g} over the evaluation noise")
+        lines += [f"  assumes {key}: {value}" for key, value in self.assumptions.items()]
+        if self.note:
+            lines.append(f"  note: {self.note}")
+        return "\n".join(lines)
 
     def to_dict(self):
         """A JSON-serialisable dict (arrays as lists)."""
@@ -84,6 +124,7 @@ class Certificate:
         for f in fields(self):
             v = getattr(self, f.name)
             out[f.name] = v.tolist() if isinstance(v, np.ndarray) else (str(v) if isinstance(v, Status) else v)
+        out["assumptions"] = _jsonable(self.assumptions)
         return out
 
     @classmethod
@@ -93,8 +134,11 @@ class Certificate:
         if "kind" not in data and data.get("status") in _LEGACY_STATUS:  # written before `kind` existed
             data["kind"], data["status"] = _LEGACY_STATUS[data["status"]]
         names = {f.name for f in fields(cls)}
-        if set(data) != names:
-            raise ValueError(f"a certificate needs the keys {sorted(names)}; got {sorted(data)}.")
+        required = {f.name for f in fields(cls) if f.name not in _OPTIONAL}  # the rest came later
+        if not required <= set(data) <= names:
+            raise ValueError(f"a certificate needs the keys {sorted(required)} (and may have {sorted(_OPTIONAL)}); got {sorted(data)}.")
+        if not isinstance(data.get("assumptions", {}), dict):
+            raise ValueError("certificate `assumptions` must be a mapping.")
         for key in ("worst_weight", "eps_weight", "delta_weight"):
             if data[key] is not None:
                 data[key] = np.asarray(data[key], dtype=np.float64)
@@ -102,6 +146,20 @@ class Certificate:
         if data["kind"] not in KINDS:
             raise ValueError(f"certificate `kind` must be one of {KINDS}; got {data['kind']!r}.")
         return cls(**data)
+
+
+#: Fields added after the first saved certificates (their defaults apply when absent).
+_OPTIONAL = ("confidence", "observed_error", "assumptions", "note")
+
+
+def _jsonable(obj):
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
 
 
 #: What ``OPT`` a certificate was computed against.

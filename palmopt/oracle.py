@@ -13,7 +13,13 @@ Optional, duck-typed hooks that palmopt uses when present:
 * ``fingerprint()`` -- a string that identifies the oracle *and its parameters*; the run
   store refuses to mix results of oracles with different fingerprints;
 * ``save_policy(policy, directory) -> str`` and ``load_policy(path)`` -- persist policies
-  with a portfolio.
+  with a portfolio;
+* ``error = (eta_m, eta_a)`` -- a declared error, ``w·V(π_w) ≥ (1-eta_m) OPT(w) - eta_a``
+  (absent or ``None``: undeclared, and certificates say they assume an exact oracle);
+* ``evaluate(policy, *, repeats=1) -> Solution`` -- a fresh, independent estimate of a returned
+  policy's values with about ``repeats``× the evaluation effort (noisy oracles);
+* ``seed`` and ``with_seed(seed)`` -- an otherwise equal oracle with another training seed
+  (:func:`palmopt.uncertainty.replicate`).
 
 palmopt never imports a concrete oracle; it only relies on this module.
 """
@@ -27,6 +33,9 @@ import numpy as np
 __all__ = ["AlignmentOracle", "Solution", "OracleError", "CheckedOracle", "as_oracle", "checked"]
 
 from .tolerances import RANGE_ATOL
+
+#: A noisy estimate more than this many standard errors outside the value range is refused.
+NOISE_SDS = 10.0
 from .validation import check_dim, check_value_range
 
 
@@ -144,32 +153,51 @@ class CheckedOracle:
             sol = self.oracle(w.copy())  # a copy: an oracle that writes into it cannot corrupt the caller's
         except Exception as exc:
             raise OracleError(f"oracle raised {type(exc).__name__} at w = {_fmt(w)}: {exc}", w) from exc
+        return self._check(sol, w, "")
+
+    @property
+    def can_evaluate(self):
+        """Whether the oracle offers ``evaluate(policy, *, repeats)`` (fresh value estimates)."""
+        return callable(getattr(self.oracle, "evaluate", None))
+
+    def evaluate(self, policy, repeats, w):
+        """A fresh, checked estimate of ``policy``'s values with ``repeats``× the evaluation
+        effort (``w`` is the weight the policy was found at, for messages)."""
+        w = np.asarray(w, dtype=np.float64)
+        try:
+            sol = self.oracle.evaluate(policy, repeats=int(repeats))
+        except Exception as exc:
+            raise OracleError(
+                f"oracle.evaluate raised {type(exc).__name__} for the policy found at w = {_fmt(w)}: {exc}", w
+            ) from exc
+        return self._check(sol, w, "evaluate: ")
+
+    def _check(self, sol, w, what):
+        where = f"at w = {_fmt(w)}"
         if not isinstance(sol, Solution):
-            raise OracleError(f"oracle returned {type(sol).__name__}, not a Solution, at w = {_fmt(w)}", w)
+            raise OracleError(f"{what}oracle returned {type(sol).__name__}, not a Solution, {where}", w)
         v = sol.values
         if v.shape != (self.d,):
-            raise OracleError(f"oracle returned values of shape {v.shape}, expected ({self.d},), at w = {_fmt(w)}", w)
+            raise OracleError(f"{what}oracle returned values of shape {v.shape}, expected ({self.d},), {where}", w)
         if not np.all(np.isfinite(v)):
-            raise OracleError(f"oracle returned non-finite values {_fmt(v)} at w = {_fmt(w)}", w)
-        lo, hi = self.value_range
-        if v.min() < lo - RANGE_ATOL or v.max() > hi + RANGE_ATOL:
-            raise OracleError(
-                f"oracle returned values {_fmt(v)} outside the declared range [{lo:g}, {hi:g}] at "
-                f"w = {_fmt(w)}; the guarantees are stated for values in that range (rescale the rewards).",
-                w,
-            )
+            raise OracleError(f"{what}oracle returned non-finite values {_fmt(v)} {where}", w)
         se = sol.stderr
         if se is not None:
             if se.shape != (self.d,):
-                raise OracleError(
-                    f"oracle returned stderr of shape {se.shape}, expected ({self.d},), at w = {_fmt(w)}", w
-                )
+                raise OracleError(f"{what}oracle returned stderr of shape {se.shape}, expected ({self.d},), {where}", w)
             if not np.all(np.isfinite(se)) or se.min() < 0:
                 raise OracleError(
-                    f"oracle returned stderr {_fmt(se)} (standard errors must be finite and >= 0) "
-                    f"at w = {_fmt(w)}",
-                    w,
+                    f"{what}oracle returned stderr {_fmt(se)} (standard errors must be finite and >= 0) {where}", w
                 )
+        # a noisy estimate may leave the range by its noise (up to NOISE_SDS standard errors)
+        slack = RANGE_ATOL + (0.0 if se is None else NOISE_SDS * se)
+        lo, hi = self.value_range
+        if np.any(v < lo - slack) or np.any(v > hi + slack):
+            raise OracleError(
+                f"{what}oracle returned values {_fmt(v)} outside the declared range [{lo:g}, {hi:g}] {where}; "
+                f"the guarantees are stated for values in that range (rescale the rewards).",
+                w,
+            )
         return sol
 
     def __repr__(self):

@@ -29,3 +29,7 @@ class Status(enum.StrEnum):
     TIME_LIMIT = "time-limit"
     #: A solver's answer could not be verified (primal and dual disagree beyond tolerance).
     NUMERICAL_TROUBLE = "numerical-trouble"
+    #: The oracle's own answers contradict its declared error: some policy scored higher at a
+    #: queried weight than the declared error allows the policy returned there; no guarantee is
+    #: claimed (declare a larger error, or fix the oracle).
+    ORACLE_INCONSISTENT = "oracle-inconsistent"
