@@ -255,7 +255,7 @@ def adaptive(
     params = {"method": "adaptive", "eps": eps, "delta": delta, "batch": batch, "eta": [eta_m, eta_a]}
 
     t0 = time.perf_counter()
-    Q, V, S, Z, effort, policies, curve, cache = [], [], [], [], [], [], [], {}
+    Q, V, S, Z, effort, policies, group, curve, cache = [], [], [], [], [], [], [], [], {}
     n_evaluations = 0
     pending = np.eye(d)
     status = Status.SUCCESS
@@ -269,20 +269,26 @@ def adaptive(
             solutions, _ = run_calls(oracle, pending, executor=executor, store=run_store, progress=False)
             for w, sol in zip(pending, solutions):
                 se = np.zeros(d) if sol.stderr is None else np.array(sol.stderr)
+                q = len(Q)
+                g = next((j for j in set(group) if _same_policy(policies[j], sol.policy)), q)
                 Q.append(w)
                 V.append(np.array(sol.values))
                 S.append(se)
-                Z.append(budget.next(d) if np.any(se > 0) else 0.0)
+                Z.append(0.0)
                 effort.append(1)
                 policies.append(sol.policy)
+                group.append(g)
+                _pool_into(g, q, group, V, S, Z, budget, d)
             bar.update(len(pending))
-            evidence = Evidence(np.array(Q), np.array(V), np.array(S), np.array(Z), (eta_m, eta_a), value_range)
-            excess = observed_error(evidence)
-            if excess[0] > SHORTFALL:
-                inconsistency = excess
+            evidence = Evidence(
+                np.array(Q), np.array(V), np.array(S), np.array(Z), (eta_m, eta_a), value_range, np.array(group)
+            )
+            observed = observed_error(evidence)
+            if observed[0] > SHORTFALL:
+                inconsistency = observed
                 status = Status.ORACLE_INCONSISTENT
             if evidence.noisy:
-                cert, pairs = robust_certificate(evidence, np.arange(len(Q)), eps, delta)
+                cert, pairs = robust_certificate(evidence, evidence.members, eps, delta, cache=cache, version=n_evaluations)
                 pending, evaluate = _next_noisy(pairs, evidence, effort, can_evaluate, max_repeats, batch, eps, delta)
             else:
                 U = np.unique(evidence.V, axis=0)
@@ -300,12 +306,16 @@ def adaptive(
             if cap is not None and len(Q) >= cap and not evaluate:
                 status = Status.BUDGET_EXHAUSTED
                 break
-            for q in evaluate:
-                sol = oracle.evaluate(policies[q], 3 * effort[q], Q[q])
-                se = np.zeros(d) if sol.stderr is None else np.array(sol.stderr)
-                V[q], S[q] = pool([V[q], sol.values], [S[q], se])
-                Z[q] = budget.next(d) if np.any(S[q] > 0) else 0.0
-                effort[q] *= 4
+            for j in evaluate:
+                sol = oracle.evaluate(policies[j], 3 * effort[j], Q[j])
+                q = len(Q)  # a scratch row: pooled into the policy's group, then dropped
+                V.append(np.array(sol.values))
+                S.append(np.zeros(d) if sol.stderr is None else np.array(sol.stderr))
+                Z.append(0.0)
+                group.append(j)
+                _pool_into(j, q, group, V, S, Z, budget, d)
+                del V[q], S[q], Z[q], group[q]
+                effort[j] *= 4
                 n_evaluations += 1
     bar.close()
     if status == Status.SUCCESS and not cert.certified:
@@ -313,28 +323,29 @@ def adaptive(
 
     Va, Qa = evidence.V, evidence.Q
     if evidence.noisy:
-        members = np.arange(len(Qa))
+        members = evidence.members
     else:  # one member per distinct value vector (the first weight that produced it)
         members = np.sort(np.unique(Va, axis=0, return_index=True)[1])
     size_before = len(members)
     if prune == "greedy" and status == Status.SUCCESS:
-        members, cert = _prune(members, evidence, eps, delta, cert, cache)
+        members, cert = _prune(members, evidence, eps, delta, cert, cache, n_evaluations)
     if evidence.noisy:  # the final certificate with its pure gaps
-        cert = robust_certificate(evidence, members, eps, delta, gaps=True)[0]
+        cert = robust_certificate(evidence, members, eps, delta, cache=cache, version=n_evaluations, gaps=True)[0]
     note = ""
     if inconsistency is not None:
         excess, q, j, needed = inconsistency
+        allowed = f"the declared error eta = ({eta_m:g}, {eta_a:g})" if declared else "an exact oracle (no error declared)"
         note = (
-            f"the policy found at w = {_fmt(Qa[j])} scores {excess:.4g} more at w = {_fmt(Qa[q])} than the declared "
-            f"error eta = ({eta_m:g}, {eta_a:g}) allows the policy returned there (net of the noise allowance); "
-            f"the oracle's error is larger -- declare at least eta = ({eta_m:g}, {needed:.4g}), or fix the oracle"
+            f"the policy found at w = {_fmt(Qa[j])} scores {excess:.4g} more at w = {_fmt(Qa[q])} than {allowed} "
+            f"allows the policy returned there (net of the noise allowance); the oracle's error is larger -- "
+            f"declare at least eta = ({eta_m:g}, {needed:.4g}), or fix the oracle"
         )
     cert = dataclasses.replace(
         cert,
         holds=cert.holds and inconsistency is None,
         status=Status.ORACLE_INCONSISTENT if inconsistency is not None else cert.status,
         confidence=budget.confidence if evidence.noisy else 1.0,
-        observed_error=max(excess[0], 0.0),
+        observed_error=observed[0] if observed[0] > SHORTFALL else 0.0,
         assumptions=_assumptions((eta_m, eta_a), declared, value_range, budget, evidence.noisy),
         note=note,
     )
@@ -372,6 +383,31 @@ def adaptive(
     )
 
 
+def _same_policy(a, b):
+    """Whether two policy handles are the same policy (``None`` is never the same)."""
+    if a is None or b is None:
+        return False
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # handles whose comparison is not a truth value are not identified
+        return False
+
+
+def _pool_into(g, q, group, V, S, Z, budget, d):
+    """Pool row ``q``'s estimate into its policy's group ``g``: every row of the group gets the
+    pooled estimate and one new box (one more estimate spent from the budget)."""
+    rows = [r for r, gr in enumerate(group) if gr == g]
+    if q != g:
+        V[g], S[g] = pool([V[g], V[q]], [S[g], S[q]])
+    z = budget.next(d) if np.any(S[g] > 0) else 0.0
+    for r in rows:
+        V[r], S[r], Z[r] = V[g], S[g], z
+
+
 def _fmt(w):
     return np.array2string(np.asarray(w), precision=4, separator=", ")
 
@@ -390,7 +426,8 @@ def _next_noisy(pairs, evidence, effort, can_evaluate, max_repeats, batch, eps, 
     for short, c, j, y in pairs:
         if short <= SHORTFALL or len(queries) >= batch:
             break
-        involved = [q for q in {j, *np.flatnonzero(y > 1e-12)} if evidence.S[q].any() and 4 * effort[q] <= max_repeats]
+        rows = {j, *np.flatnonzero(y > 1e-12)}  # the member and the queries whose bounds bind
+        involved = [g for g in {int(evidence.group[r]) for r in rows} if evidence.S[g].any() and 4 * effort[g] <= max_repeats]
         if can_evaluate and involved:
             if _pair_lp(c, j, point, b0, point.V, point.V, eps)[0] - delta <= SHORTFALL:
                 evaluate.update(involved)
@@ -402,7 +439,7 @@ def _next_noisy(pairs, evidence, effort, can_evaluate, max_repeats, batch, eps, 
     return np.array(queries).reshape(-1, evidence.Q.shape[1]), sorted(evaluate)
 
 
-def _prune(members, evidence, eps, delta, cert, cache):
+def _prune(members, evidence, eps, delta, cert, cache, version):
     """Greedily drop members (least used at the corner weights first) while certified."""
     V = evidence.V
     corners = corner_weights(V[members])
@@ -413,7 +450,7 @@ def _prune(members, evidence, eps, delta, cert, cache):
         if not trial:
             continue
         if evidence.noisy:
-            trial_cert = robust_certificate(evidence, trial, eps, delta)[0]
+            trial_cert = robust_certificate(evidence, trial, eps, delta, cache=cache, version=version)[0]
         else:
             trial_cert = envelope_certificate(
                 V[trial], evidence.Q, evidence.bounds(), eps, delta, cache, value_range=evidence.value_range

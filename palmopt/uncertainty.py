@@ -48,7 +48,7 @@ from scipy.stats import norm
 from .certificate import Certificate
 from .certify import corner_weights
 from .status import Status
-from .tolerances import LP_SANDWICH, SHORTFALL
+from .tolerances import LP_SANDWICH, SHORTFALL, WEIGHT_DECIMALS
 from .validation import check_choice, check_count, check_fraction
 
 __all__ = ["NoiseBudget", "Evidence", "Replicates", "pool", "observed_error", "robust_certificate", "replicate"]
@@ -134,7 +134,10 @@ class Evidence:
     """What the oracle has said: queried weights, point estimates, standard errors and box
     multipliers (one row per query), the declared error and the value range.
 
-    ``lower``/``upper`` are the boxes that hold, on the budget's event, for the true values.
+    ``group[q]`` is the first query that returned the same policy as query ``q`` (rows of one
+    group share one pooled estimate, and the policy's true value enters every one of their
+    bounds).  ``lower``/``upper`` are the boxes that hold, on the budget's event, for the true
+    values.
     """
 
     Q: np.ndarray
@@ -143,6 +146,16 @@ class Evidence:
     Z: np.ndarray
     eta: tuple = (0.0, 0.0)
     value_range: tuple = (0.0, 1.0)
+    group: np.ndarray = None
+
+    def __post_init__(self):
+        if self.group is None:
+            object.__setattr__(self, "group", np.arange(len(self.Q)))
+
+    @property
+    def members(self):
+        """One row per distinct policy (the first query that returned it)."""
+        return np.unique(self.group)
 
     @property
     def noisy(self):
@@ -196,18 +209,19 @@ def _pair_lp(c, j, evidence, b, lower, upper, eps):
     kappa = 1.0 / (1.0 - eta_m)
     Q = evidence.Q
     m, d = Q.shape
+    own = np.flatnonzero(evidence.group == j)  # every query that returned the member's policy
     A = np.zeros((m, 2 * d))
     A[:, :d] = Q
     rhs = b.copy()
-    A[j, d:] = -kappa * Q[j]
-    rhs[j] = kappa * eta_a
+    A[own, d:] = -kappa * Q[own]
+    rhs[own] = kappa * eta_a
     obj = np.concatenate([-(1.0 - eps) * c, c])
     res = linprog(obj, A_ub=A, b_ub=rhs, bounds=[(lo, hi)] * d + list(zip(lower[j], upper[j])), method="highs")
     if res.status != 0:
         return np.inf, -np.inf, np.zeros(m), (np.nan, np.nan)
     y = np.maximum(-res.ineqlin.marginals, 0.0)
     gx = (1.0 - eps) * c - Q.T @ y
-    gv = -c + y[j] * kappa * Q[j]
+    gv = -c + kappa * (y[own] @ Q[own])
     bound = float(rhs @ y + np.maximum(gx * hi, gx * lo).sum() + np.maximum(gv * upper[j], gv * lower[j]).sum())
     cx = float(c @ np.clip(res.x[:d], lo, hi))
     cv = float(c @ np.clip(res.x[d:], lower[j], upper[j]))
@@ -229,15 +243,21 @@ def _eps_root(c, j, evidence, b, lower, upper, max_iter=30):
     return max(eps, 0.0)
 
 
-def robust_certificate(evidence, members, eps, delta, *, confidence=1.0, assumptions=None, gaps=False):
+def robust_certificate(evidence, members, eps, delta, *, cache=None, version=0, gaps=False):
     """The black-box certificate of the members (row indices into ``evidence``) that holds on
     the event that every true value lies in its box (see the module docstring).
 
-    Returns ``(certificate, pairs)``: ``pairs`` lists ``(shortfall, corner, member, multipliers)``
-    for every (corner, active member) LP, largest shortfall first.  ``gaps=True`` also computes
-    the worst pure gaps ``eps*`` (Dinkelbach) and ``delta*`` (additive); otherwise they are ``nan``.
+    ``cache`` maps ``(corner, member)`` to an earlier LP ``(value, n_queries, version, y)``.
+    Queries added since only lower the supremum, so a cached value is still an upper bound
+    and a pair it shows met is not solved again; a different ``version`` (boxes changed by
+    re-evaluation) invalidates the entry.  Returns ``(certificate, pairs)``: ``pairs`` lists
+    ``(shortfall, corner, member, multipliers)`` for every (corner, active member) LP, largest
+    shortfall first.  ``gaps=True`` also computes the worst pure gaps ``eps*`` (Dinkelbach) and
+    ``delta*`` (additive); otherwise they are ``nan``.
     """
     members = np.asarray(members, dtype=int)
+    cache = {} if cache is None else cache
+    m = len(evidence.Q)
     b = evidence.bounds()
     lower, upper = evidence.lower, evidence.upper
     U = evidence.V[members]
@@ -246,10 +266,17 @@ def robust_certificate(evidence, members, eps, delta, *, confidence=1.0, assumpt
     active = scores >= scores.max(axis=1, keepdims=True) - ACTIVE_TOL
     pairs, lp_gap = [], 0.0
     for i, c in enumerate(corners):
+        ckey = np.round(c, WEIGHT_DECIMALS).tobytes()
         for k in np.flatnonzero(active[i]):
-            bound, primal, y, _ = _pair_lp(c, members[k], evidence, b, lower, upper, eps)
-            lp_gap = max(lp_gap, bound - primal)
-            pairs.append((bound - delta, i, int(members[k]), y))
+            j = int(members[k])
+            hit = cache.get((ckey, j))
+            if hit is not None and hit[2] == version and (hit[1] == m or hit[0] - delta <= SHORTFALL):
+                value, y = hit[0], hit[3]
+            else:
+                value, primal, y, _ = _pair_lp(c, j, evidence, b, lower, upper, eps)
+                lp_gap = max(lp_gap, value - primal)
+                cache[(ckey, j)] = (value, m, version, y)
+            pairs.append((value - delta, i, j, y))
     pairs.sort(key=lambda p: -p[0])
     worst = pairs[0]
     eps_star = delta_star = float("nan")
@@ -276,8 +303,6 @@ def robust_certificate(evidence, members, eps, delta, *, confidence=1.0, assumpt
         status=Status.SUCCESS if lp_gap <= LP_SANDWICH else Status.NUMERICAL_TROUBLE,
         max_lp_gap=float(lp_gap),
         n_lps=len(pairs),
-        confidence=confidence,
-        assumptions=assumptions or {},
     )
     return cert, [(s, corners[i], j, y) for s, i, j, y in pairs]
 
