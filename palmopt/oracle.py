@@ -24,6 +24,7 @@ Optional, duck-typed hooks that palmopt uses when present:
 palmopt never imports a concrete oracle; it only relies on this module.
 """
 
+import inspect
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -158,7 +159,14 @@ class CheckedOracle:
     @property
     def can_evaluate(self):
         """Whether the oracle offers ``evaluate(policy, *, repeats)`` (fresh value estimates)."""
-        return callable(getattr(self.oracle, "evaluate", None))
+        fn = getattr(self.oracle, "evaluate", None)
+        if not callable(fn):
+            return False
+        try:  # an unrelated method of the same name (e.g. exact policy evaluation) is not the hook
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        return any(p.name == "repeats" or p.kind is p.VAR_KEYWORD for p in params)
 
     def evaluate(self, policy, repeats, w):
         """A fresh, checked estimate of ``policy``'s values with ``repeats``× the evaluation
