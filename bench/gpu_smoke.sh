@@ -20,8 +20,10 @@
 #   SMOKE_OUT            run directory [a fresh temporary directory]
 #   PYTHON               interpreter [.venv/bin/python if present, else python3]
 #
-# Needs the `llm` extra (torch with CUDA, transformers, trl, peft).  The defaults fit well
-# under 8 minutes on one H100 (see docs/llm.md); the last line printed is a JSON summary.
+# Needs the `llm` extra (torch with CUDA, transformers, trl, peft).  Without a usable CUDA device it
+# stops at once with exit status 2 and says why (CPU-only torch, no device visible, a device that
+# fails a one-element allocation), unless SMOKE_SHAPE=tiny.  The defaults fit well under 8 minutes
+# on one H100 (see docs/llm.md); the last line printed is a JSON summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then
@@ -53,11 +55,33 @@ EVAL_SAMPLES = int(env("SMOKE_EVAL_SAMPLES", 4))
 LR = float(env("SMOKE_LR", 2e-5))
 SHAPE = env("SMOKE_SHAPE", "0.5b")
 MODEL = env("PALMOPT_MODEL")
-cuda = torch.cuda.is_available()
+
+
+
+def cuda_problem():
+    """Why no CUDA device can be used here (None when one can): checked before any model is built."""
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build; install a CUDA build of torch"
+    if not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        hint = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+        return f"torch (CUDA {torch.version.cuda}) sees no CUDA device{hint}: no GPU, or the driver is missing or too old"
+    try:  # available but unusable: a busy or broken device, a driver/runtime mismatch, a MIG slice without memory
+        torch.ones(1, device="cuda").add_(1).item()
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable device
+        return f"a CUDA device is listed but unusable: {type(exc).__name__}: {exc}"
+    return None
+
+
+problem = cuda_problem()
+cuda = problem is None
 device = torch.cuda.get_device_name(0) if cuda else "cpu"
 print(f"device: {device}; torch {torch.__version__}", flush=True)
 if not cuda:
-    print("warning: no CUDA device; running on the CPU (use SMOKE_SHAPE=tiny there)", flush=True)
+    if SHAPE != "tiny":
+        print(f"error: no usable CUDA device: {problem}.  (SMOKE_SHAPE=tiny checks the script on a CPU.)", flush=True)
+        sys.exit(2)
+    print(f"note: no usable CUDA device ({problem}); SMOKE_SHAPE=tiny runs on the CPU", flush=True)
 
 # -- GSM8K-style data: given (PALMOPT_GSM8K) or generated here -------------------------------
 NAMES = ["Ava", "Ben", "Cara", "Dan", "Eli", "Fay", "Gus", "Hana"]
@@ -170,7 +194,8 @@ summary = {
     "model": model_name,
     "w": w.tolist(),
     "values": sol.values.round(4).tolist(),
-    "stderr": np.round(sol.info["stderr"], 4).tolist(),
+    "stderr": np.round(sol.stderr, 4).tolist(),
+    "tokens_generated": sol.info["cost"]["tokens_generated"],
     "seconds_per_call": round(seconds, 1),
     "seconds_train": round(sol.info["seconds_train"], 1),
     "seconds_eval": round(sol.info["seconds_eval"], 1),

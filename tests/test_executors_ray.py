@@ -21,10 +21,15 @@ from palmopt.store import RunStore
 from .slow_oracle import SlowOracle
 from .test_runs import stored_rows
 
-# Explicit guard: without the optional `ray` extra this whole module is skipped, with this reason.
-ray = pytest.importorskip("ray", reason="the `ray` extra is not installed (pip install 'palmopt[ray]')")
+# Explicit guard: without the optional `ray` extra every test that needs Ray is skipped, with this reason
+# (see the end of the module); the tests of the task options run against a fake `ray` module.
+try:
+    import ray
+except ImportError:
+    ray = None
+needs_ray = pytest.mark.skipif(ray is None, reason="the `ray` extra is not installed (pip install 'palmopt[ray]')")
 
-from palmopt.executors import RayExecutor  # noqa: E402 - after the skip
+from palmopt.executors import RayExecutor  # noqa: E402
 from palmopt.executors.ray import _RemoteFailure  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +38,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module", autouse=True)
 def ray_instance():
     """One local Ray instance for the module; workers import ``tests`` from the repository."""
+    if ray is None:
+        yield None
+        return
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -338,3 +346,76 @@ def test_importing_palmopt_does_not_import_ray():
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+# -- the task options, against a fake `ray` (run without the extra) -----------------------
+
+
+class _FakeRay:
+    """The few `ray` functions that making the remote task touches; records the task's options."""
+
+    def __init__(self):
+        self.options = None
+
+    def is_initialized(self):
+        return True
+
+    def get_runtime_context(self):
+        return type("Ctx", (), {"get_job_id": lambda self: "job-1"})()
+
+    def remote(self, **remote_kwargs):
+        fake = self
+
+        class Task:
+            def options(self, **kwargs):
+                fake.options = {**remote_kwargs, **kwargs}
+                return self
+
+        return lambda fn: Task()
+
+
+@pytest.mark.parametrize(
+    "kwargs, max_calls",
+    [({"num_gpus": 1}, 1), ({"num_gpus": 0.5}, 1), ({}, 0), ({"num_gpus": 1, "max_calls": 3}, 3), ({"max_calls": 2}, 2)],
+)
+def test_gpu_calls_get_a_fresh_worker_each(monkeypatch, kwargs, max_calls):
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    ex = RayExecutor(**kwargs)
+    with ex._cond:
+        ex._connect()
+    assert fake.options == ex.task_options()
+    assert fake.options["max_calls"] == max_calls  # one fine-tune per GPU worker process: no memory carried over
+    assert fake.options["num_gpus"] == kwargs.get("num_gpus", 0) and fake.options["max_retries"] == 2
+    with pytest.raises(ValueError, match="`max_calls` must be >= 0"):
+        RayExecutor(max_calls=-1)
+    if "max_calls" in kwargs:
+        assert f"max_calls={max_calls}" in repr(ex)
+
+
+class PidOracle:
+    """Says which worker process answered (in ``info``)."""
+
+    d = 2
+
+    def fingerprint(self):
+        return "pid-oracle"
+
+    def __call__(self, w):
+        from palmopt.oracle import Solution
+
+        return Solution(values=w, info={"pid": os.getpid()})
+
+
+def test_with_max_calls_1_every_call_runs_in_a_fresh_worker():
+    W = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    with RayExecutor(max_calls=1, max_in_flight=1) as ex:
+        sols, _ = run_calls(checked(PidOracle()), W, executor=ex, progress=False)
+    pids = [s.info["pid"] for s in sols]
+    assert len(set(pids)) == 3 and os.getpid() not in pids
+
+
+_WITHOUT_RAY = {"test_gpu_calls_get_a_fresh_worker_each", "test_missing_ray_is_reported_with_the_extra"}
+for _name, _test in list(globals().items()):
+    if _name.startswith("test_") and callable(_test) and _name not in _WITHOUT_RAY:
+        globals()[_name] = needs_ray(_test)

@@ -257,6 +257,32 @@ class GRPOOracleConfig:
         """:meth:`to_dict` without the fields that only say how to run (``num_threads``): the fingerprint's part."""
         return {k: v for k, v in self.to_dict().items() if k not in _RUNTIME_ONLY}
 
+    def sampling(self):
+        """The sampling settings of training, which evaluation uses too: ``GenerationConfig`` keywords.
+
+        ``temperature`` (``eval_temperature`` when set), ``top_p = 1`` and ``top_k = 0`` as the
+        oracle passes them to TRL, then ``min_p``, ``repetition_penalty`` and
+        ``generation_kwargs`` from ``trl_args`` exactly as TRL applies them (``generation_kwargs``
+        last, overriding the others).  So the evaluated policy is the one that was trained.
+
+        Examples
+        --------
+        >>> from oracles.llm import GRPOOracleConfig
+        >>> GRPOOracleConfig(trl_args={"min_p": 0.1, "repetition_penalty": 1.2}).sampling()
+        {'temperature': 1.0, 'top_p': 1.0, 'top_k': 0, 'min_p': 0.1, 'repetition_penalty': 1.2}
+        """
+        out = {"temperature": float(self.eval_temperature or self.temperature), "top_p": 1.0, "top_k": 0}
+        for key in ("min_p", "repetition_penalty"):
+            if self.trl_args.get(key) is not None:
+                out[key] = self.trl_args[key]
+        extra = self.trl_args.get("generation_kwargs")
+        if isinstance(extra, str):  # TRL accepts a JSON string on the command line
+            import json
+
+            extra = json.loads(extra)
+        out.update(extra or {})
+        return out
+
 
 @dataclass(frozen=True)
 class LogitMixConfig:

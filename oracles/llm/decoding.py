@@ -215,13 +215,12 @@ class LogitMixOracle:
         info = {
             "weight": w.tolist(),
             "reward_names": list(self.reward_names),
-            "stderr": se.tolist(),
             "n_eval_prompts": len(self.eval_rows),
             "eval_samples_per_prompt": n,
             "seed": cfg.seed,
             "seconds_eval": time.perf_counter() - t0,
         }
-        return Solution(values=values, policy=w.copy(), info=info)
+        return Solution(values=values, policy=w.copy(), info=info, stderr=se)
 
 
 def _param_digest(model):

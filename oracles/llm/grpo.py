@@ -20,6 +20,7 @@ positive number, which keeps the direction of each group's update but reweights 
 question-level difficulty bias of Dr. GRPO), so ``"none"`` is the default here.
 """
 
+import copy
 import dataclasses
 import gc
 import hashlib
@@ -31,6 +32,7 @@ import time
 import numpy as np
 
 from palmopt.oracle import Solution
+from palmopt.validation import check_count
 
 from .config import GRPOOracleConfig
 from .data import check_weight, digest, prompt_rows
@@ -47,11 +49,21 @@ from .hf import (
     versions,
     with_pad_token,
 )
+from .runs import (
+    SOLUTION,
+    _anchor_reference_to_base,
+    _check_error,
+    _model_id,
+    _read_solution,
+    _remove_orphans,
+    _solution,
+    _train_completion_tokens,
+    _weight_tag,
+)
 from .scoring import prepare_rewards, preflight, reward_matrix, reward_spec, summarise
 
 __all__ = ["GRPOOracle"]
 
-_SOLUTION = "solution.json"
 
 
 class GRPOOracle:
@@ -87,16 +99,20 @@ class GRPOOracle:
     model_name : str, optional
         Identifies the base model in the fingerprint (default: the path, or the factory's
         qualified name -- change ``model_name`` whenever the factory changes).
-    error : (float, float)
+    error : (float, float) or None
         Declared oracle error ``(eta_mult, eta_add)``, read by :func:`palmopt.adaptive` (its
-        certificate then holds for an oracle within that error).  RLHF gives no such bound;
-        the default ``(0, 0)`` treats the oracle as exact.
+        certificate then holds for an oracle within that error).  RLHF gives no such bound, so
+        the default ``None`` declares nothing: certificates are then stated *relative to the
+        oracle's answers* (the policies it found), not to the true optimum.
 
     Attributes
     ----------
     d : int
     value_range : (0.0, 1.0)
     reward_names : tuple of str
+    seed : int
+        The training seed (``config.seed``); :meth:`with_seed` gives the same oracle with another
+        one (replicated calls at one weight measure seed-to-seed variation).
 
     Notes
     -----
@@ -109,11 +125,15 @@ class GRPOOracle:
     3. samples ``eval_samples`` completions per held-out prompt (seed ``seed + 1``) and scores
        them with each reward separately.
 
-    It returns ``Solution(values, policy=adapter_dir, info)`` where ``values[i]`` is the mean
-    mapped reward ``i`` and ``info["stderr"][i]`` its standard error (clustered by prompt:
-    the standard deviation of per-prompt means over ``sqrt(n_prompts)``).  ``info`` also holds
-    the seeds, timings, the library versions and the paths of the training log
-    (``train_log.json``) and of the evaluation samples (``eval_samples.json``).  Each call writes
+    It returns ``Solution(values, policy=adapter_dir, info, stderr)`` where ``values[i]`` is the
+    mean mapped reward ``i`` and ``stderr[i]`` its standard error (clustered by prompt: the
+    standard deviation of per-prompt means over ``sqrt(n_prompts)``).  ``info`` also holds
+    the seeds, the cost (``device``, ``seconds``, ``tokens_generated``), the library versions and
+    the paths of the training log (``train_log.json``) and of the evaluation samples
+    (``eval_samples.json``).  Evaluation samples with exactly the training's sampling settings
+    (:meth:`GRPOOracleConfig.sampling`: temperature, ``min_p``, ``repetition_penalty``,
+    ``generation_kwargs``), so the evaluated policy is the trained one.  :meth:`evaluate`
+    re-evaluates a policy independently, with more samples.  Each call writes
     into a temporary directory that is renamed when complete, so an interrupted call leaves
     nothing half-written; a completed call found in ``run_dir`` (same fingerprint) is
     returned without training again (``info["cached"]``).
@@ -145,7 +165,7 @@ class GRPOOracle:
         config=None,
         reward_ranges=None,
         model_name=None,
-        error=(0.0, 0.0),
+        error=None,
     ):
         require_llm()
         self.config = GRPOOracleConfig.from_dict(config)
@@ -165,8 +185,12 @@ class GRPOOracle:
         self.d = len(self.rewards)
         self.reward_names = tuple(r.name for r in self.rewards)
         self.run_dir = os.path.abspath(os.fspath(run_dir))
-        self.error = (float(error[0]), float(error[1]))
+        self.error = _check_error(error)
         self._check_trl_args()
+        if len(self.eval_rows) * self.config.eval_samples < 2:
+            raise ValueError(
+                "one held-out prompt with `eval_samples=1` gives no standard error; use more prompts or samples."
+            )
         for rows, name in ((self.train_rows, "train_prompts"), (self.eval_rows, "eval_prompts")):
             missing = {k for k in self.train_rows[0] if k != "prompt"} - set(rows[0])
             if missing:
@@ -183,6 +207,11 @@ class GRPOOracle:
         unknown = [k for k in self.config.trl_args if k not in valid]
         if unknown:
             raise ValueError(f"`trl_args` has key(s) {unknown} that the installed trl.GRPOConfig does not know.")
+        if self.config.trl_args.get("use_vllm") and not isinstance(self.base_model, (str, os.PathLike)):
+            raise ValueError(
+                "`use_vllm=True` needs the base model as a name or path (vLLM loads it itself, by "
+                "`name_or_path`); a model factory has none -- save the model and pass its directory."
+            )
 
     def _make_fingerprint(self):
         spec = {
@@ -208,6 +237,22 @@ class GRPOOracle:
             f"GRPOOracle(d={self.d}, model={self.model_name!r}, rewards={list(self.reward_names)}, "
             f"run_dir={self.run_dir!r})"
         )
+
+    @property
+    def seed(self):
+        """The training seed (``config.seed``)."""
+        return self.config.seed
+
+    def with_seed(self, seed):
+        """The same oracle with training seed ``seed`` (and evaluation seed ``seed + 1``).
+
+        It shares the run directory (calls of different seeds live side by side) and has its own
+        fingerprint, so replicated calls at one weight are separate results in a run store.
+        """
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, seed=check_count(seed, "seed", minimum=0))
+        other._fingerprint = other._make_fingerprint()
+        return other
 
     # -- policies ------------------------------------------------------------------------
 
@@ -253,15 +298,10 @@ class GRPOOracle:
         out = []
         for w, path in self._completed():
             sol = _read_solution(path)
-            out.append((os.path.getmtime(os.path.join(path, _SOLUTION)), w, path, sol))
+            out.append((os.path.getmtime(os.path.join(path, SOLUTION)), w, path, sol))
         out.sort(key=lambda t: t[0])
         return [
-            (
-                w,
-                Solution(
-                    values=sol["values"], policy=os.path.join(path, "adapter"), info=dict(sol["info"], cached=True)
-                ),
-            )
+            (w, _solution(sol, path))
             for _, w, path, sol in out
         ]
 
@@ -272,8 +312,9 @@ class GRPOOracle:
     ):
         """Completions of ``prompts`` by the adapter ``policy`` (``n`` per prompt, prompt-major).
 
-        Defaults follow the oracle's evaluation (sampling at the evaluation temperature, up to
-        ``max_completion_length`` tokens); ``model`` reuses an already loaded
+        Defaults follow the oracle's evaluation (:meth:`GRPOOracleConfig.sampling`, up to
+        ``max_completion_length`` tokens; ``temperature`` overrides its temperature); ``model``
+        reuses an already loaded
         :meth:`load_model`.  ``seed`` seeds this sampling only (the caller's random state is
         left as it was).
         """
@@ -286,47 +327,117 @@ class GRPOOracle:
                 prompt_rows(prompts, "prompts"),
                 n,
                 max_new_tokens=max_new_tokens or cfg.max_completion_length,
-                temperature=temperature or cfg.eval_temperature or cfg.temperature,
+                temperature=temperature or cfg.sampling()["temperature"],
                 seed=seed,
                 batch_size=cfg.eval_batch_size,
                 do_sample=do_sample,
+                generation_kwargs={**cfg.sampling(), **({"temperature": temperature} if temperature else {})},
             )
         return texts
 
     def __call__(self, w):
         w = check_weight(w, self.d)
-        final = os.path.join(self._calls_dir(), _weight_tag(w))
+        final = os.path.join(self._calls_dir(), self._call_tag(w))
         cached = _read_solution(final)
         if cached is not None and cached.get("fingerprint") == self._fingerprint:
-            info = dict(cached["info"], cached=True)
-            return Solution(values=cached["values"], policy=os.path.join(final, "adapter"), info=info)
+            return _solution(cached, final)
         warm_from = None
         if self.config.warm_start:
             done = [(np.abs(v - w).sum(), p) for v, p in self._completed()]
             if done:
                 warm_from = os.path.join(min(done)[1], "adapter")
         os.makedirs(self._calls_dir(), exist_ok=True)
+        _remove_orphans(final)
         tmp = f"{final}.tmp-{os.getpid()}-{time.monotonic_ns()}"
         os.makedirs(tmp)
         try:
             with torch_threads(self.config.num_threads):
-                values, info = self._train_and_evaluate(w, tmp, warm_from)
+                values, se, info = self._train_and_evaluate(w, tmp, warm_from)
             info["adapter"] = os.path.join(final, "adapter")
             for key in ("train_log", "eval_samples"):
                 info[key] = os.path.join(final, os.path.basename(info[key]))
-            with open(os.path.join(tmp, _SOLUTION), "w") as f:
-                json.dump(
-                    {"fingerprint": self._fingerprint, "weight": w.tolist(), "values": values.tolist(), "info": info},
-                    f,
-                    indent=1,
-                )
+            record = {
+                "fingerprint": self._fingerprint,
+                "weight": w.tolist(),
+                "values": values.tolist(),
+                "stderr": se.tolist(),
+                "info": info,
+            }
+            with open(os.path.join(tmp, SOLUTION), "w") as f:
+                json.dump(record, f, indent=1)
             if os.path.exists(final):
                 shutil.rmtree(final)
             os.replace(tmp, final)
         finally:
             if os.path.exists(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
-        return Solution(values=values, policy=info["adapter"], info=dict(info, cached=False))
+        return Solution(values=values, policy=info["adapter"], info=dict(info, cached=False), stderr=se)
+
+    def _call_tag(self, w):
+        """The call directory's name: the weight, and the fingerprint's digest (oracles that differ,
+        e.g. in the seed, never overwrite each other's adapters)."""
+        return f"{_weight_tag(w)}-{hashlib.sha1(self._fingerprint.encode()).hexdigest()[:8]}"
+
+    def evaluate(self, policy, *, repeats=1, seed=None):
+        """A fresh, independent evaluation of the adapter ``policy``: a :class:`~palmopt.oracle.Solution`.
+
+        Samples ``repeats * eval_samples`` completions per held-out prompt with the training's
+        sampling settings and a fresh seed, and scores them like a call does.  The standard
+        errors are clustered by prompt, as in a call: the part due to sampling shrinks like
+        ``1/sqrt(repeats)``; the part due to which prompts were held out does not (it is fixed
+        by ``eval_prompts``; pass more held-out prompts to shrink it).
+
+        Parameters
+        ----------
+        policy : str
+            An adapter directory (a call's ``Solution.policy``).
+        repeats : int
+            Evaluation effort, in multiples of a call's.
+        seed : int, optional
+            The sampling seed; default: a fresh one from the operating system (recorded in
+            ``info["eval_seed"]``), so repeated evaluations are independent.
+        """
+        import torch
+
+        repeats = check_count(repeats, "repeats")
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**31))
+        seed = check_count(seed, "seed", minimum=0)
+        cfg = self.config
+        n = cfg.eval_samples * repeats
+        t0 = time.perf_counter()
+        with torch_threads(cfg.num_threads), quiet():
+            model = self.load_model(policy)
+            completions, ids = sample(
+                model,
+                self.tokenizer,
+                self.eval_rows,
+                n,
+                max_new_tokens=cfg.max_completion_length,
+                temperature=cfg.sampling()["temperature"],
+                seed=seed,
+                batch_size=cfg.eval_batch_size,
+                generation_kwargs=cfg.sampling(),
+            )
+            R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
+            device = str(next(model.parameters()).device)
+        del model
+        if torch.cuda.is_available():
+            gc.collect()
+            torch.cuda.empty_cache()
+        values, se = summarise(R, len(self.eval_rows), n)
+        seconds = time.perf_counter() - t0
+        info = {
+            "policy": os.fspath(policy),
+            "reward_names": list(self.reward_names),
+            "repeats": repeats,
+            "n_eval_prompts": len(self.eval_rows),
+            "eval_samples_per_prompt": n,
+            "eval_seed": seed,
+            "sampling": cfg.sampling(),
+            "cost": {"device": device, "seconds": seconds, "tokens_generated": int(sum(len(x) for x in ids))},
+        }
+        return Solution(values=values, policy=policy, info=info, stderr=se)
 
     def _grpo_args(self, w, out):
         """The ``trl.GRPOConfig`` arguments of a call at ``w`` writing into ``out``."""
@@ -396,6 +507,8 @@ class GRPOOracle:
             processing_class=self.tokenizer,
             peft_config=peft_config,
         )
+        if warm_from is not None and cfg.beta > 0:
+            _anchor_reference_to_base(trainer.model)
         if not cfg.verbose:
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
@@ -427,10 +540,12 @@ class GRPOOracle:
                 self.eval_rows,
                 n,
                 max_new_tokens=cfg.max_completion_length,
-                temperature=cfg.eval_temperature or cfg.temperature,
+                temperature=cfg.sampling()["temperature"],
                 seed=eval_seed,
                 batch_size=cfg.eval_batch_size,
+                generation_kwargs=cfg.sampling(),
             )
+            device = str(next(policy.parameters()).device)
             R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
             t_eval = time.perf_counter() - t1
         values, se = summarise(R, len(self.eval_rows), n)
@@ -445,6 +560,8 @@ class GRPOOracle:
                 default=repr,
             )
         peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        train_tokens = _train_completion_tokens(os.path.join(out, "train_log.json"), cfg)
+        eval_tokens = int(sum(len(x) for x in ids))
         del policy
         if torch.cuda.is_available():
             gc.collect()
@@ -452,13 +569,14 @@ class GRPOOracle:
         info = {
             "weight": w.tolist(),
             "reward_names": list(self.reward_names),
-            "stderr": se.tolist(),
             "stderr_method": "per-prompt means" if len(self.eval_rows) > 1 else "samples",
             "n_eval_prompts": len(self.eval_rows),
             "eval_samples_per_prompt": n,
             "seed": cfg.seed,
             "eval_seed": eval_seed,
             "warm_start_from": warm_from,
+            "kl_reference": None if cfg.beta == 0 else "base model",
+            "sampling": cfg.sampling(),
             "train_steps": cfg.max_steps,
             "seconds_train": t_train,
             "seconds_eval": t_eval,
@@ -466,28 +584,12 @@ class GRPOOracle:
             "train_log": os.path.join(out, "train_log.json"),
             "eval_samples": os.path.join(out, "eval_samples.json"),
             "versions": versions(),
+            "cost": {
+                "device": device,
+                "seconds": t_train + t_eval,
+                "tokens_generated": train_tokens + eval_tokens,
+                "tokens_generated_train": train_tokens,
+                "tokens_generated_eval": eval_tokens,
+            },
         }
-        return values, info
-
-
-def _model_id(base_model, model_name):
-    if model_name is not None:
-        return str(model_name)
-    if isinstance(base_model, (str, os.PathLike)):
-        return os.fspath(base_model)
-    return f"{getattr(base_model, '__module__', '?')}.{getattr(base_model, '__qualname__', type(base_model).__name__)}"
-
-
-def _weight_tag(w):
-    return "w" + "-".join(f"{x:.4f}" for x in w) + "-" + hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest()[:8]
-
-
-def _read_solution(call_dir):
-    path = os.path.join(call_dir, _SOLUTION)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+        return values, se, info

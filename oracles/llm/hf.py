@@ -300,11 +300,19 @@ def decode(tokenizer, ids, conversational):
     return decoded
 
 
-def sample(model, tokenizer, rows, n, *, max_new_tokens, temperature, seed, batch_size, do_sample=True):
+#: GenerationConfig settings that only matter when sampling (dropped for greedy decoding).
+_SAMPLING_ONLY = frozenset({"temperature", "top_p", "top_k", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff"})
+
+
+def sample(
+    model, tokenizer, rows, n, *, max_new_tokens, temperature, seed, batch_size, do_sample=True, generation_kwargs=None
+):
     """``n`` completions per row, prompt-major, with ``model.generate``: ``(texts, ids)``.
 
     Sampling is seeded with ``seed`` inside :func:`isolated_rng` (the caller's random state is
-    left as it was).
+    left as it was).  ``generation_kwargs`` (e.g. :meth:`GRPOOracleConfig.sampling`) are further
+    ``GenerationConfig`` settings applied last (``min_p``, ``repetition_penalty``, ``top_p``, ...);
+    with ``do_sample=False`` the sampling-only ones are dropped.
     """
     import torch
     from transformers import GenerationConfig
@@ -321,6 +329,11 @@ def sample(model, tokenizer, rows, n, *, max_new_tokens, temperature, seed, batc
         pad_token_id=pad_id(tokenizer),
         eos_token_id=eos,
     )
+    extra = dict(generation_kwargs or {})
+    if not do_sample:
+        extra = {k: v for k, v in extra.items() if k not in _SAMPLING_ONLY}
+    if extra:
+        gen.update(**extra)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

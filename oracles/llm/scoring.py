@@ -20,7 +20,7 @@ import numpy as np
 
 from .hf import is_torch_module
 from .rewards.base import RewardFunctionError, check_reward_output, completion_text, reward_name
-from .rewards.classifier import SequenceClassifierReward
+from .rewards.classifier import LazyClassifierReward, SequenceClassifierReward
 
 __all__ = ["MappedReward", "prepare_rewards", "summarise"]
 
@@ -112,7 +112,7 @@ def reward_spec(rewards):
 
 
 def _has_param_repr(fn):
-    return dataclasses.is_dataclass(fn) or isinstance(fn, SequenceClassifierReward)
+    return dataclasses.is_dataclass(fn) or isinstance(fn, (SequenceClassifierReward, LazyClassifierReward))
 
 
 def preflight(rewards, rows):

@@ -84,6 +84,12 @@ class RayExecutor:
     max_in_flight : int >= 1, optional
         At most this many calls in Ray at a time (see Notes); by default as many as the
         cluster can run at once, ``min(CPUs / num_cpus, GPUs / num_gpus)``.
+    max_calls : int >= 0, optional
+        Calls a Ray worker process runs before it exits (Ray's ``max_calls``; ``0``: no
+        limit).  Default: ``1`` when calls reserve a GPU (``num_gpus > 0``), so every
+        fine-tune starts in a fresh process and GPU memory that a library keeps cached (CUDA
+        context, allocator pools, compiled kernels) cannot accumulate from one call to the
+        next; ``0`` otherwise (worker reuse is cheap for CPU calls).
 
     Raises
     ------
@@ -131,6 +137,7 @@ class RayExecutor:
         init_kwargs=None,
         *,
         max_in_flight=None,
+        max_calls=None,
     ):
         self.num_cpus = check_real(num_cpus, "num_cpus")
         self.num_gpus = check_real(num_gpus, "num_gpus")
@@ -145,6 +152,7 @@ class RayExecutor:
             raise ValueError("give the cluster as `address=`, not inside `init_kwargs`.")
         self.init_kwargs = dict(init_kwargs or {})
         self.max_in_flight = None if max_in_flight is None else check_count(max_in_flight, "max_in_flight")
+        self.max_calls = None if max_calls is None else check_count(max_calls, "max_calls", minimum=0)
         self._ray = _import_ray()
         self._cond = threading.Condition()  # guards everything below
         self._owns_ray = False
@@ -207,6 +215,7 @@ class RayExecutor:
 
     def __repr__(self):
         extra = "" if self.max_in_flight is None else f", max_in_flight={self.max_in_flight}"
+        extra += "" if self.max_calls is None else f", max_calls={self.max_calls}"
         return (
             f"RayExecutor(num_cpus={self.num_cpus:g}, num_gpus={self.num_gpus:g}, max_retries={self.max_retries}, "
             f"retry_exceptions={_retry_repr(self.retry_exceptions)}, address={self.address!r}{extra})"
@@ -225,12 +234,21 @@ class RayExecutor:
             self._slots_read = -math.inf
             self._job = job
         if self._task is None:
-            self._task = ray.remote(_run_call).options(
-                num_cpus=self.num_cpus,
-                num_gpus=self.num_gpus,
-                max_retries=self.max_retries,
-                retry_exceptions=[_RetryableFailure] if self.retry_exceptions else False,
-            )
+            options = self.task_options()
+            # max_calls is a property of the worker, set in ray.remote() (``.options()`` refuses it)
+            self._task = ray.remote(max_calls=options.pop("max_calls"))(_run_call).options(**options)
+
+    def task_options(self):
+        """The Ray options of every call's task: ``max_calls`` (given to ``ray.remote``) and the
+        ``.options()`` (``num_cpus``, ``num_gpus``, ``max_retries``, ``retry_exceptions``)."""
+        max_calls = self.max_calls if self.max_calls is not None else (1 if self.num_gpus > 0 else 0)
+        return {
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+            "max_retries": self.max_retries,
+            "retry_exceptions": [_RetryableFailure] if self.retry_exceptions else False,
+            "max_calls": max_calls,
+        }
 
     def _free_slot(self):
         """Whether another call may be handed to Ray now.  Lock held."""

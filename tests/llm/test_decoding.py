@@ -20,7 +20,7 @@ def test_logit_mix_oracle(trained):
         specialists, tok, [Brevity(3), Coverage()], EVAL, config={"max_new_tokens": 4, "eval_samples": 3}
     )
     sol = checked(mixer)([0.5, 0.5])
-    assert np.all((0 <= sol.values) & (sol.values <= 1)) and len(sol.info["stderr"]) == 2
+    assert np.all((0 <= sol.values) & (sol.values <= 1)) and sol.stderr.shape == (2,)
     assert np.array_equal(sol.policy, [0.5, 0.5])
     assert "LogitMixOracle" in mixer.fingerprint()
     # at a vertex and a temperature near 0 the mix is greedy decoding of that specialist

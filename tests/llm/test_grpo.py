@@ -41,7 +41,7 @@ def test_call_returns_held_out_values_in_the_unit_cube(trained):
     assert oracle.d == 2 and oracle.reward_names == ("brevity", "coverage")
     assert sol.values.shape == (2,) and np.all(np.isfinite(sol.values))
     assert np.all((0 <= sol.values) & (sol.values <= 1))
-    se = np.array(sol.info["stderr"])
+    se = sol.stderr
     assert se.shape == (2,) and np.all(np.isfinite(se)) and np.all(se >= 0)
     assert os.path.isfile(os.path.join(sol.policy, "adapter_config.json"))
     assert sol.info["seed"] == 0 and sol.info["eval_seed"] == 1
@@ -63,14 +63,16 @@ def test_weighted_training_reward_is_w_dot_r(tmp_path):
     for h in steps:  # TRL's logged reward: sum_i w_i r_i with r = (1, 0)
         assert h["reward"] == pytest.approx(0.7, abs=1e-6)
         assert h["rewards/one/mean"] == 1.0 and h["rewards/zero/mean"] == 0.0
-    assert sol.values.tolist() == [1.0, 0.0] and sol.info["stderr"] == [0.0, 0.0]
+    assert sol.values.tolist() == [1.0, 0.0] and sol.stderr.tolist() == [0.0, 0.0]
 
 
 def test_repeated_call_is_answered_from_the_run_directory(trained):
     oracle, (sol, _) = trained
     again = oracle([1.0, 0.0])
     assert again.info["cached"] is True and again.policy == sol.policy
-    assert np.array_equal(again.values, sol.values)
+    assert np.array_equal(again.values, sol.values) and np.array_equal(again.stderr, sol.stderr)
+    assert "stderr" not in again.info  # the field, not a copy in info
+    assert np.array_equal(oracle.history()[0][1].stderr, sol.stderr)
     assert [w.tolist() for w, _ in oracle.history()] == [[1.0, 0.0], [0.0, 1.0]]
 
 
@@ -255,3 +257,110 @@ def test_run_store_resumes_and_refuses_another_oracle(trained, tmp_path):
     other = make_oracle(str(tmp_path), config={"max_steps": 3})
     with pytest.raises(StoreMismatchError):
         palmopt.baselines.specialists(other, store=store)
+
+
+# -- noisy-oracle hooks: stderr, error, evaluate, seeds -----------------------------------
+
+
+def test_error_is_undeclared_by_default_and_a_declared_pair_is_kept(tmp_path):
+    assert make_oracle(str(tmp_path)).error is None  # RLHF declares no optimisation error
+    assert make_oracle(str(tmp_path), error=(0.1, 0.02)).error == (0.1, 0.02)
+    with pytest.raises(ValueError, match="error"):
+        make_oracle(str(tmp_path), error=(1.5, 0.0))
+    with pytest.raises(TypeError, match="error"):
+        make_oracle(str(tmp_path), error=0.1)
+
+
+def test_a_call_reports_its_cost(trained):
+    _, (sol, _) = trained
+    cost = sol.info["cost"]
+    assert cost["device"] == "cpu" and cost["seconds"] > 0
+    assert cost["tokens_generated"] == cost["tokens_generated_train"] + cost["tokens_generated_eval"] > 0
+    assert 0 < cost["tokens_generated_eval"] <= len(EVAL) * TINY["eval_samples"] * TINY["max_completion_length"]
+
+
+def test_evaluate_is_fresh_independent_and_scales_with_repeats(trained):
+    oracle, (sol, _) = trained
+    one_ = oracle.evaluate(sol.policy)
+    three = oracle.evaluate(sol.policy, repeats=3)
+    assert one_.info["eval_samples_per_prompt"] == TINY["eval_samples"]
+    assert three.info["eval_samples_per_prompt"] == 3 * TINY["eval_samples"]
+    assert one_.info["eval_seed"] != three.info["eval_seed"]  # fresh sampling seeds
+    for s in (one_, three):
+        assert np.all((0 <= s.values) & (s.values <= 1))
+        assert s.stderr.shape == (2,) and np.all(np.isfinite(s.stderr)) and np.all(s.stderr >= 0)
+        assert s.policy == sol.policy and s.info["cost"]["tokens_generated"] > 0
+    a, b = oracle.evaluate(sol.policy, seed=7), oracle.evaluate(sol.policy, seed=7)
+    assert np.array_equal(a.values, b.values)  # a given seed reproduces
+    checked(oracle)  # the hook does not change the protocol
+    with pytest.raises(ValueError, match="repeats"):
+        oracle.evaluate(sol.policy, repeats=0)
+
+
+def test_with_seed_is_the_same_oracle_but_the_training_seed(trained):
+    oracle, (sol, _) = trained
+    other = oracle.with_seed(5)
+    assert oracle.seed == 0 and other.seed == 5 and other.config.eval_samples == oracle.config.eval_samples
+    assert other.fingerprint() != oracle.fingerprint()
+    assert other.with_seed(0).fingerprint() == oracle.fingerprint()
+    rep = other([1.0, 0.0])
+    assert rep.info["cached"] is False and rep.info["seed"] == 5 and rep.policy != sol.policy
+    assert oracle([1.0, 0.0]).info["cached"] is True  # the replicate did not overwrite seed 0's call
+    assert os.path.isdir(sol.policy)
+
+
+def test_evaluation_samples_with_the_training_settings(tmp_path, monkeypatch):
+    import oracles.llm.grpo as grpo
+
+    seen = []
+    real = grpo.sample
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("generation_kwargs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(grpo, "sample", spy)
+    trl_args = {"min_p": 0.05, "repetition_penalty": 1.3, "generation_kwargs": {"top_k": 5}}
+    oracle = make_oracle(str(tmp_path), config={"trl_args": trl_args, "temperature": 0.9})
+    expected = {"temperature": 0.9, "top_p": 1.0, "top_k": 5, "min_p": 0.05, "repetition_penalty": 1.3}
+    assert oracle.config.sampling() == expected
+    assert oracle._grpo_args(np.array([0.5, 0.5]), str(tmp_path))["min_p"] == 0.05  # TRL trains with them
+    sol = oracle([0.5, 0.5])
+    oracle.evaluate(sol.policy)
+    oracle.sample(sol.policy, EVAL[:1], n=1)
+    assert seen == [expected] * 3 and sol.info["sampling"] == expected
+
+
+def test_use_vllm_needs_a_model_path(tmp_path):
+    with pytest.raises(ValueError, match="use_vllm.*name or path"):
+        make_oracle(str(tmp_path), config={"trl_args": {"use_vllm": True}})
+
+
+def test_warm_start_with_kl_anchors_to_the_base_model(tmp_path, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    import oracles.llm.grpo as grpo
+
+    from oracles.llm.grpo import _anchor_reference_to_base
+    from oracles.llm.hf import quiet
+
+    cfg = LoraConfig(r=2, target_modules="all-linear", init_lora_weights=False)  # B != 0: a trained adapter
+    with quiet():
+        model = get_peft_model(make_model(), cfg)
+        model.add_adapter("ref", cfg)
+    ids = torch.tensor([[3, 4, 6, 7, 5]])
+    with torch.no_grad():
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+        model.set_adapter("ref")
+        assert not torch.allclose(model(input_ids=ids).logits, base)
+        assert _anchor_reference_to_base(model) > 0
+        assert torch.allclose(model(input_ids=ids).logits, base)  # the reference is now the base model
+    zeroed = []
+    monkeypatch.setattr(grpo, "_anchor_reference_to_base", lambda m: zeroed.append(_anchor_reference_to_base(m)))
+    oracle = make_oracle(str(tmp_path), config={"warm_start": True, "beta": 0.1})
+    oracle([1.0, 0.0])
+    assert zeroed == []  # a fresh LoRA: TRL's reference is the base model already
+    sol = oracle([0.6, 0.4])
+    assert sol.info["warm_start_from"] is not None and sol.info["kl_reference"] == "base model"
+    assert len(zeroed) == 1 and zeroed[0] > 0  # TRL's copy of the neighbour's adapter was neutralised

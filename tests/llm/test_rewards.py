@@ -105,7 +105,12 @@ def test_answer_correctness_gsm8k():
     r = AnswerCorrectness()
     refs = ["Natalia sold 48/2 = 24 clips in May.\n#### 72", "#### 1000", "#### 5", "#### 5"]
     got = r(["q"] * 4, ["48 + 24 = 72\n#### 72", "It costs $1,000.", "#### 5.0", "#### 6"], answer=refs)
-    assert got == [1.0, 1.0, 1.0, 0.0]
+    assert got == [1.0, 0.0, 1.0, 0.0]  # strict: "It costs $1,000." has no marked answer
+    lenient = AnswerCorrectness(fallback=True)
+    assert lenient(["q"] * 2, ["It costs $1,000.", "so the answer is 5"], answer=refs[1:3]) == [1.0, 1.0]
+    # a completion truncated in its reasoning earns nothing, even when its last number is the answer
+    assert r(["q"], ["48/2 = 24, so 48 + 24 = 72 and then"], answer=refs[:1]) == [0.0]
+    assert r(["q"], [r"so \boxed{72}"], answer=refs[:1]) == [1.0]
     with pytest.raises(KeyError, match="'correctness' needs the dataset column 'answer'"):
         r(["q"], ["#### 1"])
 
@@ -220,3 +225,51 @@ def test_sequence_classifier_reward_leaves_tokenizer_and_model_alone():
     assert logits == pytest.approx([r.logits([p], [c])[0] for p, c in zip(prompts, completions)], abs=1e-5)
     assert tokenizer.pad_token is None and model.config.pad_token_id is None
     assert r.tokenizer is not tokenizer and r.tokenizer.pad_token == "<eos>"
+
+
+# -- reward models named by path, loaded lazily ----------------------------------------------
+
+WORDS_RM = ["need", ":", "->", *"abcdefgh"]
+
+
+def _lazy(**kwargs):
+    from oracles.llm.rewards import LazyClassifierReward
+
+    return LazyClassifierReward(
+        "oracles.llm.smoke:tiny_classifier",
+        name=kwargs.pop("name", "helpful"),
+        factory_kwargs={"family": "llama", "words": WORDS_RM, "seed": 3},
+        **kwargs,
+    )
+
+
+def test_lazy_reward_model_loads_on_first_use_and_never_travels_pickled():
+    import pickle
+
+    pytest.importorskip("transformers")
+    r = _lazy()
+    assert not r.loaded
+    prompts, completions = ["need : a b ->"] * 3, ["a", "b c", ""]
+    first = r(prompts, completions)
+    assert r.loaded and all(0 < v < 1 for v in first)  # no bounds: sigmoid of the logit
+    clone = pickle.loads(pickle.dumps(r))
+    assert not clone.loaded and len(pickle.dumps(r)) < 2000  # the weights stayed behind
+    assert clone(prompts, completions) == pytest.approx(first)  # and load again where it is called
+    cost = _lazy(name="harmless", negate=True)
+    assert cost.scores(prompts, completions) == pytest.approx([-z for z in r.scores(prompts, completions)])
+
+
+def test_calibration_maps_base_samples_into_the_unit_interval_and_counts_clipping():
+    pytest.importorskip("transformers")
+    r = _lazy()
+    prompts = ["need : a b ->"] * 6
+    base = ["a", "b", "a b", "c", "", "d e"]
+    cal = r.calibrated(prompts, base, quantiles=(0.0, 1.0), margin=0.0)
+    values = cal(prompts, base)
+    assert min(values) == pytest.approx(0.0) and max(values) == pytest.approx(1.0)
+    assert cal.n_scored == 6 and cal.n_clipped == 0
+    lo, hi = cal.bounds
+    narrow = cal.with_bounds(lo, lo + (hi - lo) / 4)  # most base samples now score above the range
+    out = narrow(prompts, base)
+    assert all(0 <= v <= 1 for v in out) and narrow.n_clipped >= 3 and narrow.n_scored == 6  # clipped, not an error
+    assert repr(cal) != repr(r) and "bounds=" in repr(cal)  # the calibration is part of the fingerprint

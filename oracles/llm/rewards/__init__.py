@@ -16,6 +16,8 @@ shows its parameters.
                                   (:mod:`~oracles.llm.rewards.math`)
 :class:`SequenceClassifierReward` ``sigmoid((logit - shift) / scale)``, or ``(logit - low) / (high - low)``
                                   for declared bounds (:mod:`~oracles.llm.rewards.classifier`)
+:class:`LazyClassifierReward`     a reward model named by path, loaded on first use (never pickled);
+                                  ``±logit`` calibrated into ``[0, 1]``, out-of-range values clipped and counted
 ================================  ====================================================================
 
 Nothing here imports torch at module import time; only :class:`SequenceClassifierReward` needs
@@ -23,7 +25,7 @@ it, when called.
 """
 
 from .base import RewardFunctionError, check_reward_output, completion_text, reward_name
-from .classifier import SequenceClassifierReward
+from .classifier import LazyClassifierReward, SequenceClassifierReward
 from .math import GSM8K_FORMAT, AnswerCorrectness, extract_final_answer
 from .text import Brevity, Coverage, FormatCompliance
 
@@ -33,6 +35,7 @@ __all__ = [
     "Coverage",
     "FormatCompliance",
     "GSM8K_FORMAT",
+    "LazyClassifierReward",
     "RewardFunctionError",
     "SequenceClassifierReward",
     "check_reward_output",

@@ -25,12 +25,12 @@ def _parse_number(s):
         return None
 
 
-def extract_final_answer(text):
+def extract_final_answer(text, *, fallback=True):
     """The final answer of a GSM8K-style text.
 
-    In order: the text after the last ``####``; the content of the last ``\\boxed{...}``; the
-    words after the last "answer is"; else the last number in the text.  ``None`` if there is
-    none.
+    In order: the text after the last ``####``; the content of the last ``\\boxed{...}``; then,
+    only with ``fallback=True`` (the default here, for reference answers), the words after the
+    last "answer is", else the last number in the text.  ``None`` if there is none.
 
     Examples
     --------
@@ -41,6 +41,8 @@ def extract_final_answer(text):
     '$1,250'
     >>> extract_final_answer("no digits") is None
     True
+    >>> extract_final_answer("3 + 4 = 7 apples, and then", fallback=False) is None  # strict: no marker
+    True
     """
     text = completion_text(text)
     if "####" in text:
@@ -50,6 +52,8 @@ def extract_final_answer(text):
     boxed = re.findall(r"\\boxed\{([^{}]*)\}", text)
     if boxed:
         return boxed[-1].strip()
+    if not fallback:
+        return None
     idx = text.lower().rfind("answer is")
     if idx >= 0:
         m = _NUMBER.search(text[idx:])
@@ -64,10 +68,13 @@ class AnswerCorrectness:
     r"""Verifiable correctness: ``r = 1`` if the completion's final answer equals the reference.
 
     The reference is read from dataset column ``key`` (GSM8K's ``answer`` column holds the
-    worked solution ending in ``#### <number>``; a bare number works too).  Both answers go
-    through :func:`extract_final_answer`; numbers are compared with relative tolerance
-    ``rtol`` (commas and dollar signs ignored), anything else as stripped strings.  Nothing is
-    downloaded: give the data.
+    worked solution ending in ``#### <number>``; a bare number works too).  The completion's
+    answer is graded strictly: it must be marked, after ``####`` or in ``\boxed{}``
+    (:func:`extract_final_answer` with ``fallback=False``), so a truncated completion whose last
+    number happens to be right scores 0.  ``fallback=True`` also credits "the answer is N" and,
+    failing that, the last number (lenient grading; say so when you report it).  Numbers are
+    compared with relative tolerance ``rtol`` (commas and dollar signs ignored), anything else as
+    stripped strings.  Nothing is downloaded: give the data.
 
     Examples
     --------
@@ -76,10 +83,15 @@ class AnswerCorrectness:
     >>> reward(["q", "q", "q"], ["... #### 1,000", "I think 12", "#### 7"],
     ...        answer=["5 * 200 = 1000\\n#### 1000", "#### 13", "7"])
     [1.0, 0.0, 1.0]
+    >>> reward(["q"], ["5 * 200 = 1000 so"], answer=["#### 1000"])  # truncated before its answer
+    [0.0]
+    >>> AnswerCorrectness(fallback=True)(["q"], ["5 * 200 = 1000 so"], answer=["#### 1000"])
+    [1.0]
     """
 
     key: str = "answer"
     rtol: float = 1e-6
+    fallback: bool = False
 
     @property
     def name(self):
@@ -89,7 +101,7 @@ class AnswerCorrectness:
         refs = column(kwargs, self.key, len(completions), self.name)
         out = []
         for c, ref in zip(completions, refs):
-            got, want = extract_final_answer(c), extract_final_answer(str(ref))
+            got, want = extract_final_answer(c, fallback=self.fallback), extract_final_answer(str(ref))
             if got is None or want is None:
                 out.append(0.0)
                 continue

@@ -1,0 +1,549 @@
+r"""The paper's LLM experiments as runnable kits: ``run(config, smoke=..., out=...)``.
+
+A TOML file (``examples/configs/*.toml``) names the base model, the prompts, the ``d`` rewards,
+the GRPO settings and the methods to compare; :func:`run` builds one
+:class:`~oracles.llm.GRPOOracle` and runs every method against it:
+
+============  ===============================================================================
+``adaptive``  :func:`palmopt.adaptive` (certified corner-weight search)
+``palm``      :func:`palmopt.palm` with ``lazy=True`` (the PALM net, calls only where needed)
+``uniform``   :func:`palmopt.baselines.uniform`, ``k`` evenly spread weights
+``random``    :func:`palmopt.baselines.random`, ``k`` random weights
+``soups``     rewarded soups: the ``d`` specialists' LoRA adapters summed with the user's weights
+              (``peft`` ``add_weighted_adapter(combination_type="cat")``, i.e. the weight-space
+              interpolation ``Σ_i w_i ΔW_i``) at ``k`` evenly spread weights; ``d`` training calls
+============  ===============================================================================
+
+``k`` is ``[experiment] k``, else the size of the adaptive portfolio (equal-size baselines, as
+in the PALM paper).  It writes ``out/report.json`` (one row per method: ``method``,
+``oracle_calls``, ``size``, ``device_seconds``, ``tokens_generated``, ``certificate`` with its
+assumptions) and ``out/report.md`` (the same as a Markdown table).
+
+Smoke runs
+----------
+``smoke=True`` goes through the same code with small stand-ins: the base model becomes a tiny
+random model of the *same family* built from a config (nothing is downloaded), the data the
+small prompt set shipped in ``examples/data/`` (records in the source dataset's own format,
+read by the same extraction), each reward model a tiny random sequence classifier (loaded
+lazily by :class:`~oracles.llm.rewards.LazyClassifierReward` like a real one, and calibrated
+on base-policy samples like a real one), and ``[smoke.*]`` tables override the settings
+(fewer steps, looser targets).  A smoke run checks the plumbing, not the science.
+
+Resuming
+--------
+Everything is persisted as it is produced: each GRPO call in ``out/oracle`` (see
+:class:`~oracles.llm.GRPOOracle`), each method's results in palmopt's run store
+(``out/stores/<method>``), the reward calibration in ``out/calibration.json``, and each finished
+method in ``out/methods/<method>.json``.  Rerunning the same command after a crash (even
+``SIGKILL``) repeats at most the call that was in flight.
+
+Configs are checked strictly before anything is trained: an unknown key, a missing field or a
+value of the wrong type raises one ``ValueError`` naming the key and the file.
+"""
+
+import functools
+import json
+import os
+import time
+
+import numpy as np
+
+from .experiment_config import METHODS, load_config
+from .smoke import smoke_words, tiny_causal_lm, tiny_tokenizer
+from .soups import soup_portfolio
+
+__all__ = ["METHODS", "load_config", "run"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def _hh_first_turn(text):
+    """The first human turn of an Anthropic HH-RLHF transcript (``\\n\\nHuman: ... \\n\\nAssistant:``)."""
+    body = text.split("Human:", 1)[-1]
+    return body.split("\n\nAssistant:", 1)[0].strip()
+
+
+def _extract(fmt, record, where):
+    """``(prompt text, extra columns)`` of one source record, in the source dataset's own format."""
+    try:
+        if fmt == "gsm8k":
+            return record["question"], {"answer": record["answer"]}
+        if fmt == "safe-rlhf":
+            return record["prompt"], {}
+        if fmt == "hh-rlhf":
+            return _hh_first_turn(record["chosen"]), {}
+        return record["prompt"], {}
+    except KeyError as exc:
+        raise ValueError(f"{where}: a {fmt!r} record lacks the field {exc}.") from None
+
+
+def _read_records(data, smoke, split):
+    if smoke:
+        path = data["smoke_path"]
+        path = path if os.path.isabs(path) else os.path.join(ROOT, path)
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        return records, path
+    path = data["path"]
+    if path.endswith(".jsonl") and os.path.isfile(path):
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()], path
+    from datasets import load_dataset
+
+    name = data.get("train_split" if split == "train" else "eval_split", split)
+    return list(load_dataset(path, data.get("config"), split=name)), f"{path}[{name}]"
+
+
+def build_rows(spec, smoke):
+    """``(train_rows, eval_rows)``: prompts formatted for the model (chat messages or a template)."""
+    data, model = spec["data"], spec["model"]
+    limits = {**data, **(spec.get("smoke", {}).get("data", {}) if smoke else {})}
+    out = []
+    seen_train = set()
+    for split in ("train", "eval"):
+        if smoke:  # the shipped set: its first n_train records train, the rest are held out
+            records, where = _read_records(data, True, split)
+            n_train = limits.get("n_train", len(records) // 2)
+            records = records[:n_train] if split == "train" else records[n_train:]
+        else:
+            records, where = _read_records(data, False, split)
+        rows = []
+        for rec in records:
+            text, extra = _extract(data["format"], rec, where)
+            text = " ".join([text, data["instruction"]]) if data.get("instruction") else text
+            if split == "eval" and text in seen_train:
+                continue  # held-out means held out
+            if split == "train":
+                seen_train.add(text)
+            if model.get("chat", False):
+                msgs = [{"role": "system", "content": model["system_prompt"]}] if model.get("system_prompt") else []
+                prompt = msgs + [{"role": "user", "content": text}]
+            else:
+                prompt = model.get("template", "{prompt}").format(prompt=text)
+            rows.append({"prompt": prompt, **extra})
+        key = "n_train" if split == "train" else "n_eval"
+        if key in limits:
+            rows = rows[: limits[key]]
+        if not rows:
+            raise ValueError(f"{where}: no {split} prompts.")
+        out.append(rows)
+    return out[0], out[1]
+
+
+# -- rewards --------------------------------------------------------------------------------
+
+
+def build_rewards(spec, smoke, words=None):
+    """The ``d`` reward functions, classifier ones not yet calibrated (loaded lazily, never here)."""
+    from .rewards import AnswerCorrectness, Brevity, FormatCompliance, LazyClassifierReward
+
+    out = []
+    for i, r in enumerate(spec["rewards"]):
+        kind = r["kind"]
+        if kind == "correctness":
+            out.append(AnswerCorrectness(key=r.get("key", "answer"), fallback=r.get("fallback", False)))
+        elif kind == "brevity":
+            out.append(Brevity(r["max_length"], unit=r.get("unit", "tokens"), power=r.get("power", 1.0)))
+        elif kind == "format":
+            out.append(FormatCompliance(r["pattern"]))
+        else:
+            common = dict(
+                name=r["name"], label=r.get("label", 0), negate=r.get("negate", False), max_length=r.get("max_input_tokens")
+            )
+            if smoke:
+                out.append(
+                    LazyClassifierReward(
+                        "oracles.llm.smoke:tiny_classifier",
+                        factory_kwargs={
+                            "family": r.get("family", "llama"),
+                            "words": words,
+                            "seed": 100 + i,
+                            "num_labels": r.get("label", 0) + 1,
+                        },
+                        **common,
+                    )
+                )
+            else:
+                out.append(LazyClassifierReward(r["model"], dtype=r.get("dtype"), **common))
+    return out
+
+
+def calibrate(rewards, spec, base_model, tokenizer, rows, grpo_config, cache_path):
+    """Classifier rewards with bounds from the base policy's samples (cached in ``cache_path``).
+
+    For each classifier reward: ``calibration_samples`` completions of the base policy on the
+    first training prompts (the training's sampling settings), scored; the bounds are the
+    ``quantiles`` (default ``[0.05, 0.95]``) of the scores widened by ``margin`` (default 0.5)
+    times their spread on each side, so the base policy scores inside ``[0, 1]`` and a trained
+    policy has room to move; values beyond are clipped and counted.
+    """
+    from .hf import build_base, isolated_rng, quiet, sample
+
+    todo = [(i, r) for i, r in enumerate(rewards) if hasattr(r, "calibrated")]
+    if not todo:
+        return rewards
+    cached = {}
+    if os.path.isfile(cache_path):
+        with open(cache_path) as f:
+            cached = json.load(f)
+    key = repr([repr(r) for _, r in todo]) + repr(grpo_config.identity()) + repr(len(rows))
+    if cached.get("key") != key:
+        n = max(spec["rewards"][i].get("calibration_samples", 64) for i, _ in todo)
+        per_prompt = 2
+        rows_ = rows[: max(1, n // per_prompt)]
+        with quiet(), isolated_rng(grpo_config.seed):
+            model = build_base(base_model, grpo_config.model_dtype)
+            import torch
+
+            model = model.to("cuda" if torch.cuda.is_available() and not grpo_config.use_cpu else "cpu")
+            completions, _ = sample(
+                model,
+                tokenizer,
+                rows_,
+                per_prompt,
+                max_new_tokens=grpo_config.max_completion_length,
+                temperature=grpo_config.sampling()["temperature"],
+                seed=grpo_config.seed + 2,
+                batch_size=grpo_config.eval_batch_size,
+                generation_kwargs=grpo_config.sampling(),
+            )
+            del model
+        prompts = [r["prompt"] for r in rows_ for _ in range(per_prompt)]
+        bounds = {}
+        for i, r in todo:
+            cfg = spec["rewards"][i]
+            c = r.calibrated(
+                prompts, completions, quantiles=tuple(cfg.get("quantiles", (0.05, 0.95))), margin=cfg.get("margin", 0.5)
+            )
+            bounds[r.name] = list(c.bounds)
+        cached = {"key": key, "bounds": bounds, "n_samples": len(completions)}
+        tmp = cache_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(cached, f, indent=1)
+        os.replace(tmp, cache_path)
+    out = list(rewards)
+    for i, r in todo:
+        out[i] = r.with_bounds(*cached["bounds"][r.name])
+    return out
+
+
+# -- the oracle -------------------------------------------------------------------------------
+
+
+def _grpo_settings(spec, smoke):
+    import torch
+
+    table = dict(spec["grpo"])
+    if smoke:
+        table.update(spec.get("smoke", {}).get("grpo", {}))
+        if not torch.cuda.is_available():
+            table.setdefault("num_threads", 1)  # tiny models run faster on one thread
+            table["bf16"] = False
+            table["model_dtype"] = None
+    return table
+
+
+def build_oracle(spec, smoke, out):
+    """``(oracle, info)``: the GRPO oracle of the experiment (rewards calibrated, nothing trained)."""
+    from .config import GRPOOracleConfig
+    from .grpo import GRPOOracle
+    from .hf import load_tokenizer, with_pad_token
+
+    train, held_out = build_rows(spec, smoke)
+    model = spec["model"]
+    cfg = GRPOOracleConfig.from_dict(_grpo_settings(spec, smoke))
+    words = None
+    if smoke:
+        words = smoke_words(train + held_out)
+        tokenizer = tiny_tokenizer(words)
+        base = functools.partial(tiny_causal_lm, model["family"], len(tokenizer), spec["experiment"].get("seed", 0))
+        model_name = f"tiny-random-{model['family']}(vocab={len(tokenizer)}) standing in for {model['name']}"
+    else:
+        base, model_name = model["name"], None
+        tokenizer = load_tokenizer(None, base)
+    tokenizer = with_pad_token(tokenizer)
+    rewards = build_rewards(spec, smoke, words)
+    os.makedirs(out, exist_ok=True)
+    rewards = calibrate(rewards, spec, base, tokenizer, train, cfg, os.path.join(out, "calibration.json"))
+    error = spec["experiment"].get("error")
+    oracle = GRPOOracle(
+        base,
+        rewards,
+        train,
+        held_out,
+        os.path.join(out, "oracle"),
+        tokenizer=tokenizer,
+        config=cfg,
+        model_name=model_name,
+        error=None if error is None else tuple(error),
+    )
+    info = {"model": model_name or model["name"], "n_train": len(train), "n_eval": len(held_out)}
+    return oracle, info
+
+
+# -- methods ----------------------------------------------------------------------------------
+
+
+class _Recorded:
+    """An oracle that appends every call it answers to a JSON-lines log (weights and costs), so a
+    method's cost survives a crash; everything else is the oracle's own (same fingerprint)."""
+
+    def __init__(self, oracle, log_path):
+        self._oracle = oracle
+        self._log = log_path
+
+    def __getattr__(self, name):
+        return getattr(self._oracle, name)
+
+    def __call__(self, w):
+        sol = self._oracle(w)
+        with open(self._log, "a") as f:
+            f.write(json.dumps({"w": np.asarray(w, float).tolist(), "policy": str(sol.policy)}) + "\n")
+        return sol
+
+
+def _logged_calls(log_path):
+    if not os.path.isfile(log_path):
+        return {}
+    out = {}
+    with open(log_path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:  # a line cut by a kill
+                continue
+            out[tuple(np.round(rec["w"], 9))] = rec["policy"]
+    return out
+
+
+def _call_costs(oracle, policies):
+    """Summed cost of the calls that produced ``policies`` (adapter directories), from their records."""
+    by_policy = {os.path.abspath(str(s.policy)): s for _, s in oracle.history()}
+    seconds, tokens, device = 0.0, 0, set()
+    for p in policies:
+        s = by_policy.get(os.path.abspath(str(p)))
+        if s is None:
+            continue
+        cost = s.info.get("cost", {})
+        seconds += float(cost.get("seconds", 0.0))
+        tokens += int(cost.get("tokens_generated", 0))
+        if cost.get("device"):
+            device.add(cost["device"])
+    return seconds, tokens, sorted(device)
+
+
+def _cert_dict(cert, extra_assumptions):
+    if cert is None:
+        return None
+    d = {
+        "kind": cert.kind,
+        "holds": bool(cert.holds),
+        "eps": float(cert.eps),
+        "delta": float(cert.delta),
+        "eps_star": float(cert.eps_star),
+        "delta_star": float(cert.delta_star),
+        "violation": float(cert.violation),
+        "status": str(getattr(cert.status, "value", cert.status)),
+        "confidence": float(getattr(cert, "confidence", 1.0)),
+    }
+    assumptions = dict(getattr(cert, "assumptions", {}) or {})
+    assumptions.update(extra_assumptions)
+    d["assumptions"] = json.loads(json.dumps(assumptions, default=str))
+    return d
+
+
+def _oracle_assumption(oracle):
+    if oracle.error is None:
+        return "undeclared (RLHF gives no bound): certified relative to the oracle's answers, not to the true optimum"
+    return f"declared (eta_mult, eta_add) = {tuple(oracle.error)}"
+
+
+def _run_method(method, oracle, spec_exp, k, out):
+    import palmopt
+
+    stores = os.path.join(out, "stores")
+    os.makedirs(stores, exist_ok=True)
+    log = os.path.join(out, "methods", f"{method}.calls.jsonl")
+    rec = _Recorded(oracle, log)
+    store = os.path.join(stores, method)
+    eps, delta = spec_exp["eps"], spec_exp["delta"]
+    seed = spec_exp.get("seed", 0)
+    t0 = time.perf_counter()
+    extra_seconds, extra_tokens, specialists = 0.0, 0, None
+    if method == "adaptive":
+        p = palmopt.adaptive(rec, eps, delta, max_calls=spec_exp.get("max_calls"), store=store, progress=False)
+    elif method == "palm":
+        p = palmopt.palm(rec, eps, delta, lazy=True, store=store, progress=False)
+    elif method == "uniform":
+        p = palmopt.baselines.uniform(rec, k, store=store)
+    elif method == "random":
+        p = palmopt.baselines.random(rec, k, rng=seed, store=store)
+    else:
+        p, specialists, extra_seconds, extra_tokens = soup_portfolio(rec, k, out)
+    wall = time.perf_counter() - t0
+    called = set(_logged_calls(log).values()) | {str(x) for x in p.policies if "soups" not in str(x)}
+    if specialists:
+        called |= set(specialists)
+    seconds, tokens, devices = _call_costs(oracle, called)
+    stated = dict(getattr(p.certificate, "assumptions", {}) or {})
+    own = _cert_dict(p.certificate, {} if "oracle error" in stated else {"oracle_error": _oracle_assumption(oracle)})
+    return {
+        "method": method,
+        "oracle_calls": int(p.n_oracle_calls),
+        "size": len(p),
+        "device_seconds": round(seconds + extra_seconds, 3),
+        "tokens_generated": int(tokens + extra_tokens),
+        "devices": devices,
+        "wall_seconds": round(wall, 3),
+        "status": str(getattr(p.status, "value", p.status)),
+        "weights": np.round(p.weights, 6).tolist(),
+        "values": np.round(p.values, 6).tolist(),
+        "own_certificate": own,
+    }
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _empirical_front(oracle, rows):
+    V = [s.values for _, s in oracle.history()]
+    for r in rows:
+        V.extend(np.asarray(r["values"]))
+    return np.unique(np.round(np.array(V, dtype=float), 12), axis=0)
+
+
+def _finish_rows(oracle, rows, eps, delta):
+    """Each row's ``certificate``: its own (adaptive, palm) or, for the baselines, ``palmopt.certify``
+    against the empirical front of every policy evaluated in the experiment; ``empirical`` for all."""
+    import palmopt
+
+    front = _empirical_front(oracle, rows)
+    emp_assumptions = {
+        "reference": f"the empirical front: the {len(front)} distinct value vectors of every policy evaluated in "
+        f"this experiment (all methods); gaps to the best policies found, not to the true optimum",
+        "oracle_error": _oracle_assumption(oracle),
+        "values": "held-out estimates, no noise allowance",
+    }
+    for r in rows:
+        cert = palmopt.certify(np.array(r["values"]), front, eps, delta)
+        emp = _cert_dict(cert, emp_assumptions)
+        emp["kind"] = "empirical"
+        r["empirical"] = emp
+        r["certificate"] = r["own_certificate"] or emp
+        if r["method"] == "palm" and r["own_certificate"] is None:
+            own = dict(emp, kind="palm (proof) + empirical gaps", holds=r["status"] == "success")
+            own["assumptions"] = dict(
+                emp["assumptions"],
+                guarantee="PALM's net-and-cover proof: (eps, delta) for an exact oracle; the gaps shown are to the "
+                "empirical front",
+            )
+            r["certificate"] = own
+    return rows
+
+
+def markdown(rows, title):
+    """The report as a Markdown table."""
+    head = (
+        "| method | oracle calls | size | device s | tokens | certificate | holds | ε* | δ* | δ* (empirical front) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['method']} | {r['oracle_calls']} | {r['size']} | {r['device_seconds']:.1f} | {r['tokens_generated']} | "
+        f"{r['certificate']['kind']} | {r['certificate']['holds']} | {r['certificate']['eps_star']:.3f} | "
+        f"{r['certificate']['delta_star']:.3f} | {r['empirical']['delta_star']:.3f} |"
+        for r in rows
+    ]
+    return f"### {title}\n\n" + head + "\n".join(lines) + "\n"
+
+
+def run(config, *, smoke=False, out=None, progress=False):
+    """Run an experiment config; write ``out/report.json`` and ``out/report.md``; return the report.
+
+    Parameters
+    ----------
+    config : str or path (a TOML file), or a mapping of its contents
+    smoke : bool
+        Tiny random stand-ins for the model and reward models, the shipped prompt set, the
+        ``[smoke.*]`` settings: the same code path in minutes on a CPU.
+    out : str or path, optional
+        The run directory (default ``runs/<name>`` or ``runs/<name>-smoke``); a rerun resumes.
+
+    Raises
+    ------
+    ValueError
+        A bad config (before anything is trained), naming the key and the file.
+    """
+    spec, path = load_config(config)
+    exp = dict(spec["experiment"])
+    if smoke:
+        exp.update(spec.get("smoke", {}).get("experiment", {}))
+    out = os.path.abspath(os.fspath(out or os.path.join("runs", exp["name"] + ("-smoke" if smoke else ""))))
+    os.makedirs(os.path.join(out, "methods"), exist_ok=True)
+    t0 = time.perf_counter()
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        oracle, info = build_oracle(spec, smoke, out)
+        rows, k = [], exp.get("k")
+        for method in sorted(exp["methods"], key=METHODS.index):  # adaptive first: its size is the default k
+            done = os.path.join(out, "methods", f"{method}.json")
+            key = {"fingerprint": oracle.fingerprint(), "experiment": exp, "k": k}
+            row = None
+            if os.path.isfile(done):
+                with open(done) as f:
+                    saved = json.load(f)
+                if saved.get("key") == json.loads(json.dumps(key)):
+                    row = saved["row"]
+            if row is None:
+                if progress:
+                    print(f"[{exp['name']}] {method} ...", flush=True)
+                row = _run_method(method, oracle, exp, k or _default_k(rows, oracle), out)
+                with open(done + ".tmp", "w") as f:
+                    json.dump({"key": key, "row": row}, f, indent=1)
+                os.replace(done + ".tmp", done)
+            rows.append(row)
+            if method == "adaptive" and k is None:
+                k = row["size"]
+        rows = _finish_rows(oracle, rows, exp["eps"], exp["delta"])
+        clipped = {
+            r.name: {"clipped": r.fn.n_clipped, "scored": r.fn.n_scored}
+            for r in oracle.rewards
+            if hasattr(r.fn, "n_clipped")
+        }
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    title = f"{exp['name']}{' (smoke)' if smoke else ''}: eps={exp['eps']}, delta={exp['delta']}, d={oracle.d}"
+    report = {
+        "experiment": exp["name"],
+        "config": path,
+        "smoke": bool(smoke),
+        "d": oracle.d,
+        "rewards": list(oracle.reward_names),
+        "eps": exp["eps"],
+        "delta": exp["delta"],
+        "k": k,
+        **info,
+        "oracle_fingerprint": oracle.fingerprint(),
+        "oracle_error": None if oracle.error is None else list(oracle.error),
+        "reward_clipping_this_process": clipped,
+        "grpo": oracle.config.to_dict(),
+        "wall_seconds": round(time.perf_counter() - t0, 3),
+        "rows": rows,
+    }
+    report["markdown"] = markdown(rows, title)
+    with open(os.path.join(out, "report.json"), "w") as f:
+        json.dump(report, f, indent=1, default=str)
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(report["markdown"])
+    return report
+
+
+def _default_k(rows, oracle):
+    return max(oracle.d, 2)
+

@@ -1,0 +1,137 @@
+"""oracles.llm.experiment: strict config checks (fast) and one smoke run per shipped config (slow)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("trl", reason="oracles.llm needs the `llm` extra (torch, transformers, trl, peft)")
+
+from oracles.llm.experiment import load_config, run  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = {name: os.path.join(ROOT, "examples", "configs", f"{name}.toml") for name in ("gsm8k", "safety", "helpful_assistants")}
+
+
+def _toml(tmp_path, text, name="bad.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _with(path, old, new, tmp_path):
+    with open(path) as f:
+        text = f.read()
+    assert old in text, old
+    return _toml(tmp_path, text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_shipped_configs_are_valid(name):
+    spec, path = load_config(CONFIGS[name])
+    assert path == CONFIGS[name] and spec["experiment"]["name"] == name
+    assert len(spec["rewards"]) == (3 if name == "helpful_assistants" else 2)
+    assert os.path.isfile(os.path.join(ROOT, spec["data"]["smoke_path"]))
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("seed = 0", "seed = 0\nsede = 1", r"unknown key experiment\.sede \(did you mean 'seed'\?\)"),
+        ('family = "qwen2"', "", r"missing required key model\.family"),
+        ("eps = 0.05", 'eps = "small"', r"experiment\.eps must be float"),
+        ('"random", "soups"]', '"randm"]', r"unknown method 'randm' \(did you mean 'random'\?\)"),
+        ("max_steps = 200", "max_step = 200", r"\[grpo\]: unknown GRPOOracleConfig key\(s\): 'max_step'"),
+        ('kind = "brevity"', 'kind = "shortness"', r"rewards\[1\]\.kind must be one of"),
+        ("max_length = 512\n", "", r"missing required key rewards\[1\]\.max_length"),
+        ('family = "qwen2"', 'family = "gpt9"', r"model\.family must be one of"),
+        ("[smoke]", "[smok]", r"unknown section \[smok\] \(did you mean 'smoke'\?\)"),
+        ("max_calls = 4, k = 3", "max_calls = 4, kk = 3", r"unknown key smoke\.experiment\.kk"),
+        ("delta = 0.02", "delta = 1.5", r"experiment\.delta must be in \[0, 1\)"),
+    ],
+)
+def test_bad_configs_raise_one_value_error_naming_key_and_file(tmp_path, old, new, message):
+    path = _with(CONFIGS["gsm8k"], old, new, tmp_path)
+    with pytest.raises(ValueError, match=message) as err:
+        run(path, smoke=True, out=str(tmp_path / "out"))
+    assert str(err.value).startswith(path)
+    assert not os.path.exists(tmp_path / "out")  # nothing was built or trained
+
+
+def test_unreadable_configs(tmp_path):
+    with pytest.raises(ValueError, match="no such config file"):
+        load_config(str(tmp_path / "missing.toml"))
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(_toml(tmp_path, "[experiment\nname = 1"))
+    with pytest.raises(ValueError, match=r"missing required section \[rewards\]"):
+        load_config({"experiment": {}, "model": {}, "data": {}, "grpo": {}})
+
+
+def _check_report(report, out, name):
+    with open(os.path.join(out, "report.json")) as f:
+        on_disk = json.load(f)
+    assert on_disk["rows"] == json.loads(json.dumps(report["rows"]))
+    methods = [r["method"] for r in report["rows"]]
+    assert methods == ["adaptive", "palm", "uniform", "random", "soups"]
+    for r in report["rows"]:
+        assert r["oracle_calls"] >= 1 and r["size"] >= 1 and r["device_seconds"] > 0 and r["tokens_generated"] > 0
+        cert = r["certificate"]
+        assert {"kind", "holds", "eps_star", "delta_star", "assumptions"} <= set(cert)
+        assert {"oracle_error", "oracle error"} & set(cert["assumptions"])  # ours, or the core's own wording
+    assert report["rows"][0]["certificate"]["kind"] == "black-box"
+    with open(os.path.join(out, "report.md")) as f:
+        table = f.read()
+    assert table.count("\n| ") == 1 + len(methods) and name in table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_smoke_run(tmp_path, name):
+    out = str(tmp_path / name)
+    t0 = time.perf_counter()
+    report = run(CONFIGS[name], smoke=True, out=out)
+    seconds = time.perf_counter() - t0
+    assert seconds < 180, f"the {name} smoke run took {seconds:.0f} s (budget: 3 min on 2 cores)"
+    assert report["smoke"] and report["d"] == (3 if name == "helpful_assistants" else 2)
+    _check_report(report, out, name)
+    again = run(CONFIGS[name], smoke=True, out=out)  # a rerun resumes: nothing is trained again
+    assert again["rows"] == report["rows"]
+
+
+@pytest.mark.slow
+def test_smoke_run_resumes_after_sigkill(tmp_path):
+    out = str(tmp_path / "killed")
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from oracles.llm.experiment import run\n"
+        f"run({CONFIGS['gsm8k']!r}, smoke=True, out={out!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
+    calls = os.path.join(out, "oracle", "calls")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = [d for d in os.listdir(calls)] if os.path.isdir(calls) else []
+            if sum(os.path.isfile(os.path.join(calls, d, "solution.json")) for d in done) >= 2:
+                break
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not os.path.isfile(os.path.join(out, "report.json"))
+    stamps = {
+        d: os.path.getmtime(os.path.join(calls, d, "solution.json"))
+        for d in os.listdir(calls)
+        if os.path.isfile(os.path.join(calls, d, "solution.json"))
+    }
+    assert len(stamps) >= 2
+    report = run(CONFIGS["gsm8k"], smoke=True, out=out)
+    _check_report(report, out, "gsm8k")
+    for d, t in stamps.items():  # the calls finished before the kill were not trained again
+        assert os.path.getmtime(os.path.join(calls, d, "solution.json")) == t
+    assert not [d for d in os.listdir(calls) if ".tmp-" in d]  # the call in flight left nothing behind
