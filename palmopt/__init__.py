@@ -31,9 +31,14 @@ _EXPORTS = {
     "SerialExecutor": "executors",
     "PoolExecutor": "executors",
     "RayExecutor": "executors",
+    "Linear": "scalarizations",
+    "Tchebycheff": "scalarizations",
+    "PMean": "scalarizations",
 }
 #: public submodules
-_SUBMODULES = ("baselines", "bounds", "lattice", "metrics", "nets", "prune", "tolerances", "validation")
+_SUBMODULES = (
+    "baselines", "bounds", "lattice", "metrics", "nets", "prune", "scalarizations", "tolerances", "validation",
+)
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 __version__ = "0.1.0"

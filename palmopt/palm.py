@@ -14,6 +14,14 @@ let ``j`` cover ``l``.  For an exact oracle ``l·V_g = OPT(l) ≥ l·V(π_w)``, 
 
 using the rounding lemma of :func:`palmopt.cover` for the middle step.  ``prune="none"``
 needs no pruning budget: the net is then built at ``(ε, δ)`` itself.
+
+Non-linear preferences.  An oracle with a ``scalarization`` attribute (a
+:class:`~palmopt.scalarizations.Scalarization`; ``Linear()`` when absent) is served for its own
+``g_w``: the same argument runs on the scalarization's *rounding form* ``h``, at the budget
+``(ε_h, δ_h) = scalarization.rounding_budget(ε, δ)`` -- ``h_w(v) = Σ_i w_i v_i^p`` at
+``(1-(1-ε)^p, pδ)`` for ``PMean(p)``, ``0 < p ≤ 1``; Tchebycheff's ``min_{w_i>0} w_i v_i``
+itself at ``(ε, δ)``, where a coordinate rounded to 0 forces ``OPT(w) ≤ τ_1 ≤ δ``; ``PMean(p)``
+with ``p ≤ 0`` is refused (``docs/design.md`` §6).
 """
 
 import time
@@ -24,9 +32,11 @@ from .oracle import checked
 
 from .validation import check_choice, check_count, check_fraction, check_tolerances
 from .executors import run_calls
+from .bounds import _edges, fmt_int, net_size, upper_bound
 from .nets import cover
 from .portfolio import Portfolio
-from .prune import METHODS, covering_matrix, set_cover
+from .prune import METHODS, _pack, covering_matrix, set_cover
+from .scalarizations import Linear, scalarization_of
 from .store import open_store
 from .tolerances import VERTEX_MARGIN
 
@@ -87,23 +97,30 @@ def palm(
     progress : bool
         Show a progress bar.
     max_points : int
-        Refuse nets with more points (oracle calls) than this.
+        Refuse nets with more points than this.  Without ``lazy`` the net is built in memory
+        and the oracle called at every point; lazy PALM streams the net in chunks (memory does
+        not grow with it), so there ``max_points`` bounds the time of the walk.
     lazy : bool
         Walk the net but call the oracle only where the optimistic bound ``UB ≥ OPT`` (see
         :mod:`palmopt.adaptive`) cannot already vouch for the point: a net point ``l`` is skipped
         when some member has ``l·u ≥ (1-ε_2) UB(l) - δ_2``, which is all the proof needs; the
         pruning then uses the bound recorded for each skipped point.  Same guarantee, far fewer
-        calls.
+        calls.  Needs a rounding form linear in ``w`` (``Linear()``, ``PMean(p)``), not
+        ``Tchebycheff()``.
 
     Returns
     -------
     Portfolio
-        ``info`` records the net size, the budget split, and the sizes before and after pruning.
+        ``info`` records the net size, the budget split, the sizes before and after pruning and
+        the oracle's ``scalarization`` (its repr) with the budget it was rounded at
+        (``eps_rounding``, ``delta_rounding``).
 
     Raises
     ------
     ValueError, TypeError
-        Invalid arguments, before the first oracle call.
+        Invalid arguments, before the first oracle call; also a scalarization for which the
+        rounding lemma does not hold (``PMean(p)`` with ``p <= 0``) and ``lazy=True`` with
+        ``Tchebycheff()``.
     OracleError
         An oracle call failed; every result obtained before it is in the store.
 
@@ -124,36 +141,65 @@ def palm(
     split = check_fraction(split, "split")
     max_points = check_count(max_points, "max_points")
     oracle = checked(oracle)
+    scal = scalarization_of(oracle)
+    eps_h, delta_h = scal.rounding_budget(eps, delta)  # refuses a scalarization the lemma does not cover
+    if not scal.linear and oracle.value_range[0] < 0:
+        raise ValueError(
+            f"{scal!r} is defined for non-negative values; the oracle declares value_range={oracle.value_range}."
+        )
+
+    def transform(V):  # values -> u with h_w(v) = w·u, or None (Tchebycheff)
+        return scal.linearize(V if scal.linear else np.clip(V, 0.0, None))
+
+    if lazy and transform(np.zeros((1, oracle.d))) is None:
+        raise ValueError(
+            f"lazy PALM bounds OPT by the optimistic bound of the weighted sum, which needs a rounding form "
+            f"linear in w; {scal!r} has none (its minimum is not linear in w). Use lazy=False."
+        )
     if prune == "none":
-        eps1, delta1, eps2, delta2 = eps, delta, 0.0, 0.0
+        eps1, delta1, eps2, delta2 = eps_h, delta_h, 0.0, 0.0
     else:
-        eps1, delta1, eps2, delta2 = budget_split(eps, delta, split)
-    net = cover(oracle.d, eps1, delta1, max_points=max_points)
+        eps1, delta1, eps2, delta2 = budget_split(eps_h, delta_h, split)
+    _check_net_size(oracle.d, eps, delta, eps1, delta1, max_points, lazy, scal)
     params = {"method": "palm", "eps": eps, "delta": delta, "prune": prune, "split": split, "lazy": bool(lazy)}
+    if scal != Linear():
+        params["scalarization"] = repr(scal)
     t0 = time.perf_counter()
-    with open_store(store, oracle, params) as run_store:
-        if lazy:
-            called, solutions, opt_bound, n_new = _lazy_walk(oracle, net, eps2, delta2, executor, run_store, progress)
-        else:
+    if lazy:
+        with open_store(store, oracle, params) as run_store:
+            walk = _lazy_walk(oracle, oracle.d, eps1, delta1, eps2, delta2, executor, run_store, progress, transform)
+        points, solutions, n_new, first, C, n_net = walk
+        t_oracle = time.perf_counter() - t0
+        V_called = np.array([s.values for s in solutions])
+        n_calls = len(np.unique(points, axis=0))
+        weights_of = points
+    else:
+        net = cover(oracle.d, eps1, delta1, max_points=max_points)
+        with open_store(store, oracle, params) as run_store:
             solutions, n_new = run_calls(
                 oracle, net.points, executor=executor, store=run_store, progress=progress, desc="PALM"
             )
-            called, opt_bound = np.arange(len(net)), None
-    t_oracle = time.perf_counter() - t0
-    V_called = np.array([s.values for s in solutions])
-
-    # distinct value vectors are interchangeable members: keep the first policy of each
-    _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
-    own = np.full(len(net), -1)
-    own[called] = inverse.ravel()
-    C = covering_matrix(net.lower, own, V_called[first], eps2, delta2, opt_bound)
+        t_oracle = time.perf_counter() - t0
+        n_net = len(net)
+        V_called = np.array([s.values for s in solutions])
+        # distinct value vectors are interchangeable members: keep the first policy of each
+        _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
+        own = inverse.ravel()
+        U = transform(V_called[first])
+        if U is not None:  # the rounding form is linear in w over u = transform(v)
+            C = covering_matrix(net.lower, own, U, eps2, delta2)
+        else:
+            C = covering_matrix(
+                net.lower, own, np.clip(V_called[first], 0.0, None), eps2, delta2, score=scal.rounding_score
+            )
+        n_calls = len(np.unique(net.points, axis=0))  # distinct weights: one call each
+        weights_of = net.points
     cover_ = set_cover(C, prune)
     chosen = cover_.columns
     greedy_size = len(set_cover(C, "greedy")) if prune == "exact" else None
     keep = first[chosen]
-    n_calls = len(np.unique(net.points[called], axis=0))  # distinct weights: one call each
     info = {
-        "net_size": len(net),
+        "net_size": n_net,
         "n_new_calls": n_new,
         "n_distinct": len(first),
         "size_after_prune": len(chosen),
@@ -162,6 +208,9 @@ def palm(
         "delta_net": delta1,
         "eps_prune": eps2,
         "delta_prune": delta2,
+        "scalarization": repr(scal),
+        "eps_rounding": eps_h,
+        "delta_rounding": delta_h,
         "cover_optimal": cover_.optimal,
         "cover_status": str(cover_.status),
         "seconds_oracle": t_oracle,
@@ -169,7 +218,7 @@ def palm(
     }
     return Portfolio(
         values=V_called[keep],
-        weights=net.points[called[keep]],
+        weights=weights_of[keep],
         policies=[solutions[i].policy for i in keep],
         n_oracle_calls=n_calls,
         eps=eps,
@@ -179,13 +228,81 @@ def palm(
     )
 
 
-def _walk_order(points):
-    """Lazy walk order: the net points nearest to the vertices first, then a seeded shuffle."""
-    d = points.shape[1]
-    first = [int(np.argmax(points[:, i])) for i in range(d)]
-    rest = np.random.default_rng(0).permutation(len(points))
-    seen = set(first)
-    return np.array(first + [i for i in rest if i not in seen])
+def _check_net_size(d, eps, delta, eps1, delta1, max_points, lazy, scal):
+    """Refuse, before any call, a net with more than ``max_points`` points, saying what to do."""
+    try:
+        if upper_bound(d, eps1, delta1) <= max_points:
+            return
+        size = net_size(d, eps1, delta1)
+    except ValueError as exc:  # astronomically large: not even countable
+        if "digits" not in str(exc):
+            raise
+        size = None
+    if size is not None and size <= max_points:
+        return
+    size_text = "too many to count" if size is None else fmt_int(size)
+    how = f"the net is built at eps={eps1:.4g}, delta={delta1:.4g} (after "
+    how += "the budget split)" if scal.linear else f"the rounding budget of {scal!r} and the budget split)"
+    if lazy:
+        advice = (
+            "Lazy PALM streams the net, so memory does not grow with it, but it visits every point: raise "
+            "`max_points` to accept the time"
+            + (", or use palmopt.adaptive, which visits only corner weights." if scal.linear else ".")
+        )
+    else:
+        gib = "far too many" if size is None else f"about {size * (3 * d + 1) * 8 / 2**30:.3g}"
+        lazy_ok = scal.linearize(np.zeros((1, d))) is not None
+        options = ["raise `max_points`"]
+        if lazy_ok:
+            options.append("use lazy=True (streams the net, calls the oracle only where the optimistic bound "
+                           "cannot vouch for a point)")
+        if scal.linear:
+            options.append("use palmopt.adaptive")
+        advice = f"Building it would need {gib} GiB and one oracle call per point: " + ", or ".join(options) + "."
+    raise ValueError(
+        f"PALM for eps={eps:g}, delta={delta:g} walks a net of {size_text} points, more than "
+        f"max_points={max_points}; {how}. {advice}"
+    )
+
+
+def _net_chunks(d, eps, delta, chunk=1 << 16, rng=None):
+    """The PALM net at ``(eps, delta)`` as blocks of level indices (rows ``k`` with lower corner
+    ``levels[k]``), without building it: exactly the level vectors with ``Σ lo ≤ 1 < Σ hi``.
+
+    The first coordinate is looped over; the middle ones are expanded breadth-first with the
+    prefixes that can still be completed (``Σ lo ≤ 1``); the last coordinate's admissible levels
+    form a contiguous range, found by binary search.  Every sum is exact (dyadic levels), so the
+    blocks are, as a set, the net of :func:`palmopt.cover` (tested).  With ``rng`` the first
+    coordinate's levels are visited in a random order and each block is shuffled.
+    """
+    E = _edges(d, eps, delta)
+    lo, hi = E[:-1], E[1:]
+    n = len(lo)
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    firsts = [np.zeros((1, 0), dtype=np.int64)] if d == 1 else [np.array([[a]]) for a in order]
+    for pre in firsts:
+        slo, shi = lo[pre].sum(axis=1), hi[pre].sum(axis=1)
+        for _ in range(max(0, d - 2)):  # middle coordinates
+            keep = slo <= 1.0
+            pre, slo, shi = pre[keep], slo[keep], shi[keep]
+            k = np.arange(n)
+            ok = slo[:, None] + lo[None, :] <= 1.0
+            r, c = np.nonzero(ok)
+            pre = np.c_[pre[r], k[c]]
+            slo, shi = slo[r] + lo[c], shi[r] + hi[c]
+        # last coordinate: lo_b <= 1 - Σlo and hi_b > 1 - Σhi, a contiguous range of b
+        b_max = np.searchsorted(lo, 1.0 - slo, side="right") - 1
+        b_min = np.searchsorted(hi, 1.0 - shi, side="right")
+        counts = np.maximum(b_max - b_min + 1, 0)
+        if not counts.any():
+            continue
+        rows = np.repeat(np.arange(len(pre)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        block = np.c_[pre[rows], (np.repeat(b_min, counts) + offsets)[:, None]]
+        if rng is not None:
+            block = block[rng.permutation(len(block))]
+        for s in range(0, len(block), chunk):
+            yield block[s : s + chunk], lo
 
 
 def _bound_vertices(Q, b):
@@ -204,57 +321,119 @@ def _bound_vertices(Q, b):
         return None
 
 
-def _lazy_walk(oracle, net, eps2, delta2, executor, store, progress, block=4096):
-    """Call the oracle only at net points the optimistic bound cannot vouch for.
+def _lazy_walk(
+    oracle, d, eps1, delta1, eps2, delta2, executor, store, progress, transform, block=4096, shuffle=1 << 17
+):
+    """Call the oracle only at net points the optimistic bound cannot vouch for, streaming the net.
 
-    ``UB`` is the support function of ``{v : Q v ≤ b, 0 ≤ v ≤ 1}``: with its vertices enumerated
-    (Qhull) it is one matrix product per block of points.  Points are vouched for in blocks;
-    the rest, one by one in walk order, with the bound updated after each oracle call.
+    ``UB`` is the support function of ``{u : Q u ≤ b, 0 ≤ u ≤ 1}`` (``u = transform(v)``, the
+    rounding form's coordinates): with its vertices enumerated (Qhull) it is one matrix product per
+    block of points.  The vertices come first, then the net in a seeded random order, globally
+    within a shuffle buffer of ``shuffle`` points (the whole net when it is smaller); points are vouched for in blocks, the rest one by one with the bound
+    updated after each oracle call.  A second pass over the stream builds the covering matrix --
+    with the final bound, still ``≥ OPT`` and no larger than the one each point was vouched with --
+    keeping its distinct rows only, so memory does not grow with the net.
+
+    Returns ``(points, solutions, n_new, first, C, n_net)``: the called weights and their
+    solutions in call order, the number of calls, the first solution of each distinct value
+    vector, the distinct rows of the covering matrix over those, and the net's size.
     """
     from tqdm.auto import tqdm
 
     from .certify import upper_bound_opt
 
-    L = net.lower
-    opt_bound = np.full(len(net), np.nan)
-    called, solutions, Q, V = [], [], [], []
+    Q, U, called_lower, solutions = [], [], [], []
+    state = {}  # the polytope's arrays and vertices, rebuilt only after a new call
 
-    bound_state = {}  # the polytope's arrays and vertices, rebuilt only after a new call
+    def bound_of(L):
+        if state.get("n") != len(Q):
+            Qa, Ua = np.array(Q), np.array(U)
+            b = np.einsum("ij,ij->i", Qa, Ua)
+            state.update(n=len(Q), Q=Qa, U=Ua, b=b, verts=_bound_vertices(Qa, b))
+        if state["verts"] is None:
+            return upper_bound_opt(L, state["Q"], state["b"])[0]  # dual-verified LP bound, one LP per point
+        return (L @ state["verts"].T).max(axis=1) + VERTEX_MARGIN
 
-    def vouch(idx):
-        """Bounds on OPT at the points ``idx`` and whether some member meets them."""
-        if bound_state.get("n") != len(Q):
-            Qa, Va = np.array(Q), np.array(V)
-            b = np.einsum("ij,ij->i", Qa, Va)
-            bound_state.update(n=len(Q), Q=Qa, V=Va, b=b, verts=_bound_vertices(Qa, b))
-        Qa, Va, b, verts = (bound_state[k] for k in ("Q", "V", "b", "verts"))
-        have = (L[idx] @ Va.T).max(axis=1)
-        if verts is None:
-            bound = upper_bound_opt(L[idx], Qa, b)[0]  # dual-verified LP bound, one LP per point
-        else:
-            bound = (L[idx] @ verts.T).max(axis=1) + VERTEX_MARGIN
-        return bound, have >= (1.0 - eps2) * bound - delta2
+    def vouched(L):
+        bound = bound_of(L)  # refreshes the state after a new call
+        return (L @ state["U"].T).max(axis=1) >= (1.0 - eps2) * bound - delta2
 
-    order = _walk_order(net.points)
-    bar = tqdm(total=len(order), desc="lazy PALM", disable=not progress, leave=False)
-    for start in range(0, len(order), block):
-        chunk = order[start : start + block]
-        todo = chunk
-        if Q:
-            bound, ok = vouch(chunk)
-            opt_bound[chunk[ok]] = bound[ok]
-            todo = chunk[~ok]
-        for g in todo:
-            if Q:
-                bound, ok = vouch(np.array([g]))
-                if ok[0]:
-                    opt_bound[g] = bound[0]
-                    continue
-            sol, _ = run_calls(oracle, net.points[g][None, :], executor=executor, store=store, progress=False)
-            called.append(g)
-            solutions.append(sol[0])
-            Q.append(net.points[g])
-            V.append(sol[0].values)
-        bar.update(len(chunk))
+    def call(l):
+        w = l / l.sum()
+        sol, _ = run_calls(oracle, w[None, :], executor=executor, store=store, progress=False)
+        u = sol[0].values if transform is None else transform(sol[0].values[None, :])[0]
+        Q.append(w)
+        U.append(u)
+        called_lower.append(l)
+        solutions.append(sol[0])
+
+    rng = np.random.default_rng(0)
+    E = _edges(d, eps1, delta1)
+    top = E[-2] * np.eye(d)  # the vertices are net points (the top level alone)
+    bar = tqdm(total=net_size(d, eps1, delta1), desc="lazy PALM", disable=not progress, leave=False)
+    for l in top:
+        if not Q or not vouched(l[None, :])[0]:
+            call(l)
+    n_net, buffer, chunks = 0, [], _net_chunks(d, eps1, delta1, rng=rng)
+    while True:  # a shuffle buffer of up to `shuffle` points: a global random order for smaller nets
+        idx_lo = next(chunks, None)
+        if idx_lo is not None:
+            L = idx_lo[1][idx_lo[0]]
+            buffer.append(L[~(((L > 0).sum(axis=1) == 1) & (L.max(axis=1) == E[-2]))])  # vertices: done
+            n_net += len(L)
+            if sum(map(len, buffer)) < shuffle:
+                continue
+        if not buffer:
+            break
+        L = np.vstack(buffer)
+        L, buffer = L[rng.permutation(len(L))], []
+        for s in range(0, len(L), block):
+            Lb = L[s : s + block]
+            for l in Lb[~vouched(Lb)]:
+                if not vouched(l[None, :])[0]:
+                    call(l)
+        bar.update(len(L))
+        if idx_lo is None:
+            break
     bar.close()
-    return np.array(called), solutions, opt_bound, len(called)
+
+    # the covering matrix, streamed: distinct rows only
+    V_called = np.array([s.values for s in solutions])
+    _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    U_first = np.array(U)[first]
+    called_lower = np.array(called_lower)
+    kv = _void(called_lower)
+    order = np.argsort(kv)
+    kv = kv[order]
+    rows = []
+    for idx, lo in _net_chunks(d, eps1, delta1):
+        L = lo[idx]
+        # own[g]: the distinct value of the call at this point, -1 if it was vouched for
+        lv = _void(L)
+        pos = np.minimum(np.searchsorted(kv, lv), len(kv) - 1)
+        hit = kv[pos] == lv
+        own = np.where(hit, inverse[order[pos]], -1)
+        opt_bound = np.full(len(L), np.nan)
+        if (~hit).any():
+            opt_bound[~hit] = bound_of(L[~hit])
+        C = covering_matrix(L, own, U_first, eps2, delta2, opt_bound)
+        P = _pack(C)
+        _, uniq = np.unique(P, axis=0, return_index=True)
+        rows.append(C[uniq])
+        if len(rows) > 64:
+            rows = [_distinct_rows(np.vstack(rows))]
+    C = _distinct_rows(np.vstack(rows))
+    points = called_lower / called_lower.sum(axis=1, keepdims=True)
+    return points, solutions, len(solutions), first, C, n_net
+
+
+def _distinct_rows(C):
+    _, uniq = np.unique(_pack(C), axis=0, return_index=True)
+    return C[np.sort(uniq)]
+
+
+def _void(A):
+    """Rows of a float array as opaque byte strings (sortable, comparable for equality)."""
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    return A.view(np.dtype((np.void, 8 * A.shape[1]))).ravel()

@@ -64,8 +64,12 @@ class Cover:
         )
 
 
-def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000):
+def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000, *, score=None):
     """0/1 matrix (n, k): does policy ``j`` (row of ``V``) cover net point ``g``?
+
+    The rule compares ``score(l_g, V_j)`` -- ``l_g·V_j`` by default; for a non-linear
+    scalarization its rounding form :meth:`~palmopt.scalarizations.Scalarization.rounding_score`
+    -- with ``(1 - ε_2)·score(l_g, V[own[g]]) - δ_2``.
 
     ``lower`` (n, d) are the net's lower corners and ``own`` (n,) the row of ``V`` that the
     oracle returned at each of them, so ``l_g·V[own[g]] = OPT(l_g)`` for an exact oracle; such
@@ -75,7 +79,7 @@ def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000):
     n = lower.shape[0]
     C = np.empty((n, V.shape[0]), dtype=np.uint8)
     for s in range(0, n, chunk):
-        S = lower[s : s + chunk] @ V.T
+        S = lower[s : s + chunk] @ V.T if score is None else score(lower[s : s + chunk], V)
         o = own[s : s + chunk]
         opt = S[np.arange(S.shape[0]), np.maximum(o, 0)]
         if opt_bound is not None:

@@ -21,6 +21,9 @@ check                     claim
 ``adaptive_soundness``    the black-box certificate of ``adaptive`` never claims more than the
                           exact one.
 ``corner_principle``      the worst gap over the simplex is attained at a corner weight.
+``scalarized_palm``       PALM for Tchebycheff and p-mean users (docs/design.md §6) serves every
+                          weight of a fine grid against the exact cvxpy optimum over stochastic
+                          policies; ``PMean(p <= 0)`` is refused, with a counterexample.
 ========================  =================================================================
 """
 
@@ -38,6 +41,7 @@ __all__ = [
     "lower_bound",
     "net_count",
     "pruning_split",
+    "scalarized",
     "rounding_lemma",
     "run_all",
 ]
@@ -142,6 +146,7 @@ from .corners import corner_principle  # noqa: E402
 from .counting import net_count  # noqa: E402
 from .pruning import pruning_split  # noqa: E402
 from .rounding import rounding_lemma  # noqa: E402
+from .scalarized import scalarized  # noqa: E402
 from .sphere import lower_bound  # noqa: E402
 
 
@@ -196,6 +201,7 @@ CHECKS = {
             full={},
             quick={"instances": (("random_momdp", 2, 0), ("random_momdp", 3, 1)), "n_dense": 4000},
         ),
+        Check("scalarized_palm", scalarized, full={}, quick={"instances": ((2, 0, 0.2, 0.02),), "grid": {2: 60}}),
     ]
 }
 

@@ -9,7 +9,7 @@ nbformat = pytest.importorskip("nbformat", reason="executing notebooks needs the
 nbclient = pytest.importorskip("nbclient", reason="executing notebooks needs the `notebooks` extra")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = ("01_nets_and_bounds.ipynb", "02_palm_guarantees.ipynb", "03_baselines.ipynb")
+NOTEBOOKS = ("01_nets_and_bounds.ipynb", "02_palm_guarantees.ipynb", "03_baselines.ipynb", "05_scalarizations.ipynb")
 
 
 def _read(name):

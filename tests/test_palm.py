@@ -6,6 +6,9 @@ from hypothesis import strategies as st
 import palmopt
 from palmopt.palm import budget_split
 
+from oracles.tabular import demo_instance
+
+from .strategies import policy_values
 from .strategies_tabular import momdps
 
 
@@ -125,3 +128,135 @@ def test_lazy_palm_resumes_from_its_store(tmp_path):
     second = palmopt.palm(again, 0.1, lazy=True, store=str(tmp_path), progress=False)
     assert again.calls == 0 and first.n_oracle_calls < first.info["net_size"] / 100
     np.testing.assert_array_equal(first.values, second.values)
+
+
+# ---------------------------------------------------------------------- non-linear preferences
+
+
+class _SetOracle:
+    """The exact oracle of a finite achievable set for a scalarization: argmax_j g_w(V_j)."""
+
+    def __init__(self, V, scalarization):
+        self.V, self.scalarization, self.d = np.asarray(V, dtype=float), scalarization, np.shape(V)[1]
+        self.calls = 0
+
+    def __call__(self, w):
+        self.calls += 1
+        return palmopt.Solution(values=self.V[int(np.argmax(self.scalarization(w, self.V)[0]))])
+
+
+def _users(d, tau, n=400, seed=0):
+    """Random users, vertices, and users with one coordinate at tau/2, tau and 2 tau."""
+    rng = np.random.default_rng(seed)
+    W = [rng.dirichlet(np.ones(d) * 0.5, size=n), np.eye(d)]
+    for f in (0.5, 1.0, 2.0):
+        for i in range(d):
+            w = np.full((1, d), (1 - f * tau) / (d - 1))
+            w[0, i] = f * tau
+            W.append(w)
+            if d > 2:
+                w = np.zeros((1, d))
+                w[0, i], w[0, (i + 1) % d] = f * tau, 1 - f * tau
+                W.append(w)
+    return np.vstack(W)
+
+
+@settings(max_examples=10)
+@given(
+    g=st.sampled_from([palmopt.scalarizations.Tchebycheff(), palmopt.scalarizations.PMean(0.5),
+                       palmopt.scalarizations.PMean(0.25)]),
+    eps=st.floats(0.2, 0.4), delta=st.floats(0.1, 0.3), prune=st.sampled_from(["greedy", "none"]),
+    data=st.data(),
+)
+def test_palm_serves_nonlinear_users_against_the_true_optimum(g, eps, delta, prune, data):
+    """Every user, boundary users included, gets (1-eps) OPT_g(w) - delta from some member, OPT_g
+    computed independently as max over the achievable set."""
+    d = data.draw(st.integers(2, 3 if g != palmopt.scalarizations.PMean(0.25) else 2))  # keep nets small
+    V = data.draw(policy_values(d, 1, 8))
+    oracle = _SetOracle(V, g)
+    p = palmopt.palm(oracle, eps, delta, prune=prune, progress=False)
+    assert p.info["scalarization"] == repr(g)
+    W = _users(V.shape[1], p.info["delta_net"] / V.shape[1])
+    opt = g(W, V).max(axis=1)
+    best = g(W, p.values).max(axis=1)
+    assert (best >= (1 - eps) * opt - delta - 1e-12).all()
+
+
+def test_pmean_is_rounded_at_its_own_budget_and_recorded():
+    V = np.array([[1.0, 0.0], [0.7, 0.7], [0.0, 1.0]])
+    g = palmopt.scalarizations.PMean(0.5)
+    p = palmopt.palm(_SetOracle(V, g), 0.19, 0.2, progress=False)
+    e1, d1, e2, d2 = budget_split(*g.rounding_budget(0.19, 0.2))
+    assert (p.info["eps_net"], p.info["delta_net"], p.info["eps_prune"]) == pytest.approx((e1, d1, e2))
+    assert (p.info["eps_rounding"], p.info["delta_rounding"]) == pytest.approx((0.1, 0.1))
+    assert p.info["net_size"] == palmopt.bounds.net_size(2, e1, d1)
+    lin = palmopt.palm(_SetOracle(V, palmopt.scalarizations.Linear()), 0.19, 0.2, progress=False)
+    assert lin.info["scalarization"] == "Linear()" and lin.info["net_size"] < p.info["net_size"]
+
+
+def test_refusals_come_before_the_first_call():
+    V = np.array([[1.0, 0.0], [0.9, 0.9]])
+    for p in (0.0, -1.0):
+        oracle = _SetOracle(V, palmopt.scalarizations.PMean(p))
+        with pytest.raises(ValueError, match="rounding lemma does not hold"):
+            palmopt.palm(palmopt.oracle.checked(oracle), 0.1, 0.1, progress=False)
+        assert oracle.calls == 0
+    oracle = _SetOracle(V, palmopt.scalarizations.Tchebycheff())
+    with pytest.raises(ValueError, match="lazy PALM.*Tchebycheff"):
+        palmopt.palm(oracle, 0.1, 0.1, lazy=True, progress=False)
+    assert oracle.calls == 0
+
+
+def test_lazy_palm_serves_pmean_users_with_fewer_calls():
+    theta = np.linspace(0, np.pi / 2, 60)
+    V = np.c_[np.cos(theta), np.sin(theta)] ** 2
+    g = palmopt.scalarizations.PMean(0.5)
+    full = palmopt.palm(_SetOracle(V, g), 0.1, 0.05, progress=False)
+    lazy = palmopt.palm(_SetOracle(V, g), 0.1, 0.05, lazy=True, progress=False)
+    assert lazy.n_oracle_calls < full.n_oracle_calls
+    W = _users(2, lazy.info["delta_net"] / 2, n=2000)
+    opt = g(W, V).max(axis=1)
+    for p in (full, lazy):
+        assert (g(W, p.values).max(axis=1) >= 0.9 * opt - 0.05 - 1e-12).all()
+
+
+# ---------------------------------------------------------------------- lazy PALM streams the net
+
+
+@settings(max_examples=25)
+@given(d=st.integers(1, 4), eps=st.floats(0.15, 0.7), delta=st.floats(0.1, 0.7), chunk=st.integers(1, 500),
+       shuffled=st.booleans())
+def test_the_streamed_net_is_the_net(d, eps, delta, chunk, shuffled):
+    from palmopt.palm import _net_chunks
+
+    net = palmopt.cover(d, eps, delta)
+    rng = np.random.default_rng(0) if shuffled else None
+    blocks = [lo[idx] for idx, lo in _net_chunks(d, eps, delta, chunk=chunk, rng=rng)]
+    assert all(0 < len(b) <= chunk for b in blocks)
+    rows = np.vstack(blocks)
+    assert len(rows) == len(net) == len(np.unique(rows, axis=0))
+    np.testing.assert_array_equal(np.unique(rows, axis=0), np.unique(net.lower, axis=0))
+
+
+def test_lazy_palm_never_builds_the_net(monkeypatch):
+    import sys
+
+    palm_module = sys.modules["palmopt.palm"]  # the module (palmopt.palm is the function)
+    monkeypatch.setattr(palm_module, "cover", lambda *a, **k: pytest.fail("lazy PALM built the net"))
+    mdp = demo_instance()
+    p = palmopt.palm(mdp, 0.1, 0.05, lazy=True, progress=False)
+    assert p.info["net_size"] == palmopt.bounds.net_size(3, p.info["eps_net"], p.info["delta_net"])
+    assert palmopt.certify(p, mdp.reference_front(), 0.1, 0.05).holds
+    assert p.n_oracle_calls < 40 and len(p.weights) == len(p)
+
+
+def test_the_net_size_refusal_fits_the_mode():
+    for lazy in (False, True):
+        oracle = Counting()
+        with pytest.raises(ValueError) as info:
+            palmopt.palm(oracle, 0.01, 0.001, max_points=1000, lazy=lazy, progress=False)
+        msg = str(info.value)
+        assert oracle.calls == 0
+        assert "eps=0.01, delta=0.001" in msg and "max_points=1000" in msg and "budget split" in msg
+        assert ("lazy=True" in msg) is not lazy  # lazy mode is not told to use lazy mode
+        assert ("streams the net" in msg) and ("visits every point" in msg) is lazy

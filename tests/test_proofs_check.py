@@ -82,6 +82,36 @@ def test_corner_principle():
     assert r.evidence["max_excess"] <= 1e-9
 
 
+def test_scalarized_palm():
+    pytest.importorskip("cvxpy", reason="the exact non-linear optima come from the cvxpy occupancy programme")
+    r = proofs_check.scalarized(instances=((2, 1, 0.2, 0.05),), grid={2: 40})
+    assert r.passed, r
+    assert r.evidence["max_violation"] <= 1e-9 and r.evidence["refused_p_le_0"]
+    rows = r.evidence["rows"]
+    assert [row["scalarization"] for row in rows] == ["Linear()", "Tchebycheff()", "PMean(p=0.5)"]
+    assert all(row["size"] >= 1 and row["calls"] <= row["net_size"] for row in rows)
+    cex = r.evidence["counterexample"]
+    assert cex["g_exact"] == 0.0 and cex["g_oracle"] < cex["target"] and cex["opt"] > 0.9
+
+
+def test_scalarized_grid_and_measure_are_what_they_say():
+    pytest.importorskip("cvxpy")
+    from palmopt.scalarizations import Tchebycheff
+    from proofs_check.scalarized import measure, small_momdp, weight_grid
+
+    W = weight_grid(3, 4, taus=(0.01,))
+    assert np.allclose(W.sum(axis=1), 1) and (W >= 0).all()
+    assert any(np.isclose(W, 0.005).any(axis=1)) and any(np.isclose(W, 0.02).any(axis=1))
+    assert len(weight_grid(2, 10)) == 11
+    oracle = small_momdp(2, 0, Tchebycheff())
+    W = weight_grid(2, 8)
+    best_values = np.array([oracle(w).values for w in W])  # every optimum: nothing falls short
+    viol, gap, UB, best = measure(oracle, best_values, W)
+    assert (gap >= -1e-12).all() and gap.max() <= 1e-5 and (UB >= best - 1e-12).all()
+    viol, gap, _, _ = measure(oracle, best_values[:1], W, 0.1, 0.0)  # one member: positive gaps
+    assert gap.max() > 0.01
+
+
 # ---------------------------------------------------------------------------- the machinery
 
 
@@ -138,7 +168,8 @@ def test_command_line_quick_run_passes():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in proofs_check.CHECKS:
         assert name in proc.stdout
-    assert "FAIL" not in proc.stdout and "6/6 claims pass" in proc.stdout
+    n = len(proofs_check.CHECKS)
+    assert "FAIL" not in proc.stdout and f"{n}/{n} claims pass" in proc.stdout
 
 
 def test_command_line_usage_error_exits_2():

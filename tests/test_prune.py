@@ -79,6 +79,26 @@ def test_covering_matrix_uses_the_oracle_value_or_the_bound():
     np.testing.assert_array_equal(C[1], [1, 1, 1])  # bound 0.55 - 0.05 = 0.5 <= l·V_j for each
 
 
+@settings(max_examples=30)
+@given(data=st.data(), eps2=st.floats(0.0, 0.5), delta2=st.floats(0.0, 0.2), chunk=st.integers(1, 5))
+def test_covering_matrix_with_a_scalarization_score_is_the_rule_row_by_row(data, eps2, delta2, chunk):
+    """``score=``: C[g, j] = [h(l_g, V_j) >= (1-eps2) h(l_g, V_own) - delta2], in chunks, by a loop."""
+    from palmopt.scalarizations import Tchebycheff
+
+    from .strategies import policy_values
+
+    V = data.draw(policy_values(3, 1, 6))
+    L = data.draw(policy_values(3, 1, 9))  # unnormalised corners, zeros included
+    own = np.array(data.draw(st.lists(st.integers(0, len(V) - 1), min_size=len(L), max_size=len(L))))
+    g = Tchebycheff()
+    C = covering_matrix(L, own, V, eps2, delta2, chunk=chunk, score=g.rounding_score)
+    for i, l in enumerate(L):
+        vals = [min([l[c] * v[c] for c in range(3) if l[c] > 0], default=0.0) for v in V]
+        need = (1 - eps2) * vals[own[i]] - delta2
+        assert C[i].tolist() == [int(x >= need) for x in vals]
+        assert C[i, own[i]] == 1
+
+
 @pytest.mark.parametrize(
     "C, method, match",
     [

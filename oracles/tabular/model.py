@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from palmopt.oracle import Solution
+from palmopt.scalarizations import Linear, Scalarization
 from palmopt.tolerances import SAME_VALUE, STOCHASTIC_ATOL
 from palmopt.validation import check_fraction, check_simplex, check_value_range
 
@@ -32,6 +33,19 @@ SWITCH_RTOL = 1e-12
 #: Policies enumerated by :meth:`TabularMOMDP.reference_front` at most.
 MAX_ENUMERATED = 1_000_000
 _MAX_PI_ITERATIONS = 10_000
+#: Oracle methods: policy iteration with a dense/sparse linear solver, or the occupancy programme.
+ORACLE_METHODS = (*METHODS, "lp")
+#: ``method="lp"``: largest accepted violation of the flow constraints by the solver's occupancy measure.
+FLOW_ATOL = 1e-6
+#: ``method="lp"``: largest accepted verified optimality gap, per unit of the supergradient's 1-norm.
+OPT_ATOL = 1e-6
+#: ``method="lp"``, power-cone programmes (``PMean``): the accepted verified gap after the tight re-solve.
+#: Interior-point answers of a curved objective are accurate to ~1e-8 in value but only to ~1e-6 in
+#: the occupancy measure, and the verified bound is first-order in the latter (and loose where the
+#: optimum has a tiny coordinate: the gradient there is large).
+CONIC_ATOL = 1e-4
+#: ``method="lp"``: a support coordinate whose best achievable value is at most this is treated as 0.
+ZERO_VALUE = 1e-12
 
 
 def _as_array(x, name, ndim):
@@ -77,19 +91,28 @@ class TabularMOMDP:
         Declared bounds ``(low, high)`` of the rewards (and hence of the normalised values).
         By default the rewards must lie in [0, 1], the normalisation palmopt's guarantees are
         stated for.
-    method : {"auto", "dense", "sparse"}, default "auto"
-        Linear solver of policy evaluation: ``"dense"`` LU (LAPACK ``gesv``) on ``I - γ P_π``,
-        ``"sparse"`` sparse LU (SuperLU, :func:`scipy.sparse.linalg.splu`) with a sparse ``P``
-        for the Bellman backups; ``"auto"`` picks sparse from ``S >= 500`` states when at most
-        5% of ``P`` is non-zero.  Both are exact up to rounding.
+    method : {"auto", "dense", "sparse", "lp"}, default "auto"
+        How ``oracle(w)`` is solved.  Policy iteration with the linear solver of policy
+        evaluation ``"dense"`` LU (LAPACK ``gesv``) on ``I - γ P_π`` or ``"sparse"`` sparse LU
+        (SuperLU, :func:`scipy.sparse.linalg.splu`) with a sparse ``P`` for the Bellman backups
+        (both exact up to rounding; ``"auto"`` picks sparse from ``S >= 500`` states when at most
+        5% of ``P`` is non-zero); or ``"lp"``: the occupancy-measure programme in cvxpy
+        (:mod:`oracles.tabular.occupancy`), which returns a stochastic policy.  ``"auto"`` is
+        ``"lp"`` for a non-linear ``scalarization``.
+    scalarization : palmopt.scalarizations.Scalarization, optional
+        What the oracle maximises over stochastic policies: ``Linear()`` (default, ``w·V``),
+        ``Tchebycheff()`` or ``PMean(p)``; non-linear ones need ``method="lp"`` (or ``"auto"``).
 
     Attributes
     ----------
     d, n_states, n_actions : int
     gamma : float
     value_range : (float, float)
-    method : {"dense", "sparse"}
-        The solver in use.
+    method : {"dense", "sparse", "lp"}
+        The solver in use (``"lp"``: the occupancy programme; policy evaluation then uses the
+        automatic linear solver).
+    scalarization : palmopt.scalarizations.Scalarization
+        ``Linear()`` unless given.
     P, R, mu : ndarray
         Read-only float64 copies of the inputs.
 
@@ -99,7 +122,8 @@ class TabularMOMDP:
         An argument of the wrong kind (not numeric, ``gamma`` not a real number, ...).
     ValueError
         Inconsistent shapes, a row of ``P`` or ``mu`` that is not a distribution, ``gamma``
-        outside [0, 1), non-finite or out-of-range rewards.
+        outside [0, 1), non-finite or out-of-range rewards, a non-linear ``scalarization`` with
+        policy iteration (``method="dense"`` or ``"sparse"``).
 
     Notes
     -----
@@ -111,6 +135,19 @@ class TabularMOMDP:
     answer is deterministic.  The returned ``π_w`` is optimal from every start state, so
     ``w·V(π_w) = OPT(w) = max_π w·V(π)`` over all (also stochastic, history-dependent) policies
     [Puterman, *Markov Decision Processes*, 1994, Thm 6.2.10 and §6.4].
+
+    With ``method="lp"`` the oracle solves ``max g_w(R^T x)`` over occupancy measures ``x`` and
+    returns the stochastic policy ``π(a|s) = x(s,a) / Σ_a x(s,a)`` (uniform where a state has no
+    occupancy) with its values recomputed by exact policy evaluation -- never read from the
+    solver.  It checks the solver's ``x`` against the flow constraints (``FLOW_ATOL``) and the
+    policy's optimality against a bound computed independently: ``OPT(w) ≤ max_π c·V(π)`` (exact
+    policy iteration) for any ``c ≥ 0`` with ``g_w(v) ≤ c·v`` for all ``v ≥ 0`` -- ``c = w`` for
+    the weighted sum; ``c = λ∘w`` for Tchebycheff, ``λ`` the solver's multipliers normalised to the
+    simplex; for ``PMean(p)`` the gradient at the policy's values scaled by ``1/M_q(w; c/w)``,
+    ``q = p/(p-1)``, which is valid by the reverse Hölder inequality
+    ``Σ w_i a_i b_i ≥ M_p(w; a)·M_q(w; b)`` and tight at the optimum.  A violation raises
+    :class:`~oracles.tabular.occupancy.OccupancyError` (``"numerical-trouble"``), as does a
+    solver failure (``"solver-failed"``, naming the solver and its status).
 
     Examples
     --------
@@ -125,11 +162,29 @@ class TabularMOMDP:
     >>> sol = mdp([0.8, 0.2])
     >>> sol.policy, sol.values.round(4)
     (array([0, 0]), array([0.775, 0.225]))
+    >>> from palmopt.scalarizations import Tchebycheff
+    >>> fair = TabularMOMDP(P, R, gamma=0.9, mu=[1.0, 0.0], scalarization=Tchebycheff())
+    >>> fair.method, fair([0.5, 0.5]).values.round(4)    # a stochastic policy balancing both
+    ('lp', array([0.5, 0.5]))
     """
 
-    def __init__(self, P, R, gamma, mu, *, value_range=None, method="auto"):
-        if method not in METHODS:
-            raise ValueError(f"`method` must be one of {METHODS}; got {method!r}.")
+    def __init__(self, P, R, gamma, mu, *, value_range=None, method="auto", scalarization=None):
+        if method not in ORACLE_METHODS:
+            raise ValueError(f"`method` must be one of {ORACLE_METHODS}; got {method!r}.")
+        if scalarization is None:
+            scalarization = Linear()
+        if not isinstance(scalarization, Scalarization):
+            raise TypeError(
+                f"`scalarization` must be a palmopt.scalarizations.Scalarization (Linear(), Tchebycheff(), "
+                f"PMean(p)); got {scalarization!r} of type {type(scalarization).__name__}."
+            )
+        if not scalarization.linear:
+            if method in ("dense", "sparse"):
+                raise ValueError(
+                    f"policy iteration (method={method!r}) maximises the weighted sum only; {scalarization!r} "
+                    f"needs the occupancy programme: method='lp' (or 'auto')."
+                )
+            method = "lp"
         P = _as_array(P, "P", 3)
         R = _as_array(R, "R", 3)
         S, A, S2 = P.shape
@@ -178,8 +233,11 @@ class TabularMOMDP:
         self._R2 = self.R.reshape(S * A, self.d)
         self._states = np.arange(S)
         self._fingerprint = None
-        self._linalg = PolicySolver(self.P, gamma, method)
-        self.method = self._linalg.method
+        self._linalg = PolicySolver(self.P, gamma, "auto" if method == "lp" else method)
+        self.method = "lp" if method == "lp" else self._linalg.method
+        self.scalarization = scalarization
+        self._program = None  # the occupancy programme, built on the first "lp" call
+        self._vmax = None  # best achievable value of each objective ("lp" only)
 
     # ------------------------------------------------------------------ protocol
 
@@ -205,6 +263,17 @@ class TabularMOMDP:
         """
         t0 = time.perf_counter()
         w = self._check_weight(w)
+        if self.method == "lp":
+            return self._solve_occupancy(w, t0)
+        pi, X, iterations = self._policy_iteration(w)
+        values = (1.0 - self.gamma) * (self.mu @ X[:, 1:])
+        pi = pi.astype(np.int64)
+        pi.setflags(write=False)
+        return Solution(values=values, policy=pi, info={"iterations": iterations, "seconds": time.perf_counter() - t0})
+
+    def _policy_iteration(self, w):
+        """Exact policy iteration for the reward ``R @ w`` (any ``w >= 0``): ``(pi, X, iterations)``,
+        ``X[:, 0]`` the scalar and ``X[:, 1:]`` the vector state values of ``pi``."""
         S, A, d, g = self.n_states, self.n_actions, self.d, self.gamma
         st = self._states
         r = (self._R2 @ w).reshape(S, A)
@@ -223,19 +292,139 @@ class TabularMOMDP:
             pi = np.where(switch, best, pi)
         else:  # pragma: no cover - policy iteration terminates in a handful of steps
             raise RuntimeError(f"policy iteration did not terminate in {_MAX_PI_ITERATIONS} iterations")
-        values = (1.0 - g) * (self.mu @ X[:, 1:])
-        pi = pi.astype(np.int64)
-        pi.setflags(write=False)
-        return Solution(values=values, policy=pi, info={"iterations": iterations, "seconds": time.perf_counter() - t0})
+        return pi, X, iterations
+
+    def _linear_optimum(self, c):
+        """``(max_π c·V(π), V(π_c))`` for ``c >= 0``, exactly (policy iteration)."""
+        c = np.asarray(c, dtype=np.float64)
+        if not c.any():
+            return 0.0, None
+        pi, X, _ = self._policy_iteration(c)
+        v = (1.0 - self.gamma) * (self.mu @ X[:, 1:])
+        return float(c @ v), pi
+
+    def _solve_occupancy(self, w, t0):
+        """The ``method="lp"`` oracle call (see the class Notes)."""
+        from .occupancy import OccupancyError, OccupancyProgram
+
+        g = self.scalarization
+        S, A, d = self.n_states, self.n_actions, self.d
+        if self._vmax is None:  # best value of each objective alone, exactly
+            self._vmax = np.array([self._linear_optimum(np.eye(d)[i])[0] for i in range(d)])
+        support = w > 0
+        dead = support & (self._vmax <= ZERO_VALUE)  # objectives no policy can raise above 0
+        info = {}
+        min_type = g.boundary == "min" or (not g.linear and g.linearize(np.ones((1, d))) is None)
+        if (dead.any() and min_type) or not (support & ~dead).any():
+            # Tchebycheff or PMean(p <= 0) with a dead objective, or no live one: OPT(w) = 0, every policy optimal
+            _, pi_det = self._linear_optimum(w)
+            policy = np.eye(A)[pi_det if pi_det is not None else np.zeros(S, dtype=np.int64)]
+            info.update(solver="none (OPT(w) = 0)", status="optimal")
+        else:
+            if self._program is None:
+                self._program = OccupancyProgram(self.P, self.R, self.gamma, self.mu, g)
+            conic = not g.linear and g.boundary != "min"
+            for tight in (False, True):
+                policy, values, value, bound, c, info = self._occupancy_attempt(w, support & ~dead, dead, tight)
+                gap = bound - value
+                atol = CONIC_ATOL if (tight and conic) else OPT_ATOL
+                if gap <= atol * (1.0 + float(np.abs(c).sum())):
+                    break
+            else:
+                raise OccupancyError(
+                    f"numerical-trouble: the policy read from solver {info.get('solver')}'s answer "
+                    f"({info.get('status')}) is {gap:.3g} below a verified upper bound on OPT(w) "
+                    f"(value {value:.9g}, bound {bound:.9g}) for {g!r}",
+                    "numerical-trouble",
+                )
+            info.update(seconds=time.perf_counter() - t0)
+            policy = np.ascontiguousarray(policy)
+            policy.setflags(write=False)
+            return Solution(values=values, policy=policy, info=info)
+        values = self.evaluate(policy)
+        info.update(value=0.0, upper_bound=0.0, gap=0.0, seconds=time.perf_counter() - t0)
+        policy = np.ascontiguousarray(policy)
+        policy.setflags(write=False)
+        return Solution(values=values, policy=policy, info=info)
+
+    def _occupancy_attempt(self, w, active, dead, tight):
+        """One solve: the policy read from the solver's occupancy measure, its exact values and
+        scalarized value, a verified upper bound on OPT(w) and the multiplier vector behind it."""
+        from .occupancy import OccupancyError
+
+        g, A, prog = self.scalarization, self.n_actions, self._program
+        x, info = prog.solve(w, active, tight=tight)
+        resid, neg = prog.flow_residual(x)
+        if resid > FLOW_ATOL or neg < -FLOW_ATOL:
+            raise OccupancyError(
+                f"numerical-trouble: solver {info['solver']} ({info['status']}) returned an occupancy "
+                f"measure that violates the flow constraints by {max(resid, -neg):.3g} > {FLOW_ATOL:g}",
+                "numerical-trouble",
+            )
+        x = np.clip(x, 0.0, None)
+        tot = x.sum(axis=1, keepdims=True)
+        policy = np.where(tot > 0, x / np.where(tot > 0, tot, 1.0), 1.0 / A)
+        policy = policy / policy.sum(axis=1, keepdims=True)
+        values = self.evaluate(policy)
+        value = float(g(w, np.clip(values, 0.0, None))[0, 0])
+        bound, c = self._upper_bound(w, np.clip(values, 0.0, None), value, info, dead)
+        info.update(value=value, upper_bound=bound, gap=bound - value, tight=tight)
+        return policy, values, value, bound, c, info
+
+    def _upper_bound(self, w, v, value, info, dead):
+        """``(UB, c)``: ``OPT(w) <= g_w(v) - c·v + max_π c·V(π)`` for a supergradient ``c`` (see Notes)."""
+        g = self.scalarization
+        if info.get("solver") == "none (OPT(w) = 0)":
+            return 0.0, np.zeros(self.d)
+        if g.linear:
+            c = w
+        elif g.boundary == "min":
+            lam = np.where(w > 0, np.asarray(info.get("multipliers", np.zeros(self.d)), dtype=np.float64), 0.0)
+            lam = lam / lam.sum() if lam.sum() > 0 else (w > 0) / (w > 0).sum()
+            c = lam * w
+            return self._linear_optimum(c)[0], c  # min_i w_i v_i <= Σ λ_i w_i v_i
+        else:  # PMean: reverse Hölder, c·v >= M_p(ŵ; v)·M_q(ŵ; c/ŵ) with q = p/(p-1), at c = the gradient
+            p = g.p
+            live = (w > 0) & ~dead
+            W_L = float(w[live].sum())
+            wh = w[live] / W_L
+            b = np.maximum(v[live], 1e-300) ** (p - 1.0)  # c/ŵ for the gradient direction c = ŵ v^(p-1)
+            with np.errstate(over="ignore", divide="ignore"):
+                if p == 0.0:
+                    Mq = float(np.exp(wh @ np.log(b)))
+                else:
+                    q = p / (p - 1.0)
+                    Mq = float((wh @ b**q) ** (1.0 / q))
+            c = np.zeros(self.d)
+            c[live] = wh * b / Mq
+            if not (np.isfinite(Mq) and Mq > 0 and np.all(np.isfinite(c))):
+                return np.inf, np.zeros(self.d)
+            return W_L ** (1.0 / p if p > 0 else 1.0) * self._linear_optimum(c)[0], c
+        return self._linear_optimum(c)[0], c
 
     def fingerprint(self):
-        """``"tabular:<16 hex digits>"``: a SHA-256 of the arrays, ``gamma`` and ``value_range``."""
+        """``"tabular:<16 hex digits>"``: a SHA-256 of the arrays, ``gamma``, ``value_range`` and, for
+        ``method="lp"``, the method and the scalarization (policy iteration's dense and sparse solvers
+        give the same answers and share a fingerprint).
+
+        Examples
+        --------
+        >>> from palmopt.scalarizations import PMean
+        >>> from oracles.tabular import demo_instance
+        >>> mdp = demo_instance()
+        >>> lp = TabularMOMDP(mdp.P, mdp.R, mdp.gamma, mdp.mu, method="lp")
+        >>> half = TabularMOMDP(mdp.P, mdp.R, mdp.gamma, mdp.mu, scalarization=PMean(0.5))
+        >>> len({mdp.fingerprint(), lp.fingerprint(), half.fingerprint()})
+        3
+        """
         if self._fingerprint is None:
             h = hashlib.sha256()
             for a in (self.P, self.R, self.mu):
                 h.update(repr(a.shape).encode())
                 h.update(a.tobytes())
             h.update(repr((self.gamma, self.value_range)).encode())
+            if self.method == "lp":
+                h.update(repr(("lp", self.scalarization)).encode())
             self._fingerprint = "tabular:" + h.hexdigest()[:16]
         return self._fingerprint
 
@@ -257,7 +446,8 @@ class TabularMOMDP:
         return self._check_policy(np.load(path, allow_pickle=False))
 
     def __repr__(self):
-        return f"TabularMOMDP(S={self.n_states}, A={self.n_actions}, d={self.d}, gamma={self.gamma:g})"
+        extra = f", method='lp', scalarization={self.scalarization!r}" if self.method == "lp" else ""
+        return f"TabularMOMDP(S={self.n_states}, A={self.n_actions}, d={self.d}, gamma={self.gamma:g}{extra})"
 
     # ------------------------------------------------------------------ evaluation
 
