@@ -34,10 +34,11 @@ _EXPORTS = {
     "Linear": "scalarizations",
     "Tchebycheff": "scalarizations",
     "PMean": "scalarizations",
+    "replicate": "uncertainty",
 }
 #: public submodules
 _SUBMODULES = (
-    "baselines", "bounds", "lattice", "metrics", "nets", "prune", "scalarizations", "tolerances", "validation",
+    "baselines", "bounds", "lattice", "metrics", "nets", "prune", "scalarizations", "tolerances", "uncertainty", "validation",
 )
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])

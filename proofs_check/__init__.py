@@ -24,6 +24,10 @@ check                     claim
 ``scalarized_palm``       PALM for Tchebycheff and p-mean users (docs/design.md §6) serves every
                           weight of a fine grid against the exact cvxpy optimum over stochastic
                           policies; ``PMean(p <= 0)`` is refused, with a counterexample.
+``noisy_certificate``     the noise budget's boxes all hold with probability >= confidence, and
+                          on that event the robust certificate is never false (truths placed
+                          adversarially in the boxes, exact check against the true front).
+``observed_error_bound``  the observed oracle error never exceeds the oracle's true error.
 ========================  =================================================================
 """
 
@@ -40,6 +44,8 @@ __all__ = [
     "corner_principle",
     "lower_bound",
     "net_count",
+    "noisy_certificate",
+    "observed_error_bound",
     "pruning_split",
     "scalarized",
     "rounding_lemma",
@@ -147,6 +153,7 @@ from .counting import net_count  # noqa: E402
 from .pruning import pruning_split  # noqa: E402
 from .rounding import rounding_lemma  # noqa: E402
 from .scalarized import scalarized  # noqa: E402
+from .noisy import noisy_certificate, observed_error_bound  # noqa: E402
 from .sphere import lower_bound  # noqa: E402
 
 
@@ -202,6 +209,8 @@ CHECKS = {
             quick={"instances": (("random_momdp", 2, 0), ("random_momdp", 3, 1)), "n_dense": 4000},
         ),
         Check("scalarized_palm", scalarized, full={}, quick={"instances": ((2, 0, 0.2, 0.02),), "grid": {2: 60}}),
+        Check("noisy_certificate", noisy_certificate, full={}, quick={"mc_runs": 1000, "instances": 12}),
+        Check("observed_error_bound", observed_error_bound, full={}, quick={"instances": 15}),
     ]
 }
 

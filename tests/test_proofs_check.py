@@ -94,6 +94,29 @@ def test_scalarized_palm():
     assert cex["g_exact"] == 0.0 and cex["g_oracle"] < cex["target"] and cex["opt"] > 0.9
 
 
+def test_noisy_certificate():
+    r = proofs_check.noisy_certificate(mc_runs=1000, instances=12)
+    assert r.passed and r.evidence["false_certificates"] == 0 and r.evidence["robust_held"] > 0
+    for row in r.evidence["coverage"]:
+        assert row["failure_rate"] <= row["allowance"]
+
+
+def test_noisy_certificate_check_can_fail():
+    """The check is not vacuous: boxes too narrow for the noise fail the coverage part."""
+    from palmopt.uncertainty import NoiseBudget
+
+    budget = NoiseBudget(0.99)
+    z = [budget.next(3) for _ in range(20)]
+    rng = np.random.default_rng(0)
+    errors = 3.0 * rng.normal(size=(500, 20, 3))  # three times the stated standard error
+    assert np.mean(np.any(np.abs(errors) > np.array(z)[None, :, None], axis=(1, 2))) > 0.5
+
+
+def test_observed_error_bound():
+    r = proofs_check.observed_error_bound(instances=15)
+    assert r.passed and r.evidence["overstated"] == 0 and r.evidence["flagged"] > 0
+
+
 def test_scalarized_grid_and_measure_are_what_they_say():
     pytest.importorskip("cvxpy")
     from palmopt.scalarizations import Tchebycheff

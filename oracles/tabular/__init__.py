@@ -19,13 +19,18 @@ linalg
     The exact linear solves of policy evaluation (dense LAPACK or sparse LU).
 front
     The exact convex coverage set of a finite set of value vectors.
+learned
+    :class:`SampledModelOracle`: a *learned* RL oracle (a model estimated from sampled
+    transitions, exact planning on it, Monte-Carlo values with standard errors) whose truth is
+    known -- the testbed of noisy-oracle certificates.
 instances
     Seeded generators: :func:`random_momdp`, :func:`many_policies`, :func:`few_policies`,
     :func:`demo_instance`.
 """
 
 from .instances import demo_instance, few_policies, many_policies, random_momdp
+from .learned import SampledModelOracle
 from .model import TabularMOMDP
 from .occupancy import OccupancyError
 
-__all__ = ["TabularMOMDP", "OccupancyError", "random_momdp", "many_policies", "few_policies", "demo_instance"]
+__all__ = ["TabularMOMDP", "OccupancyError", "SampledModelOracle", "random_momdp", "many_policies", "few_policies", "demo_instance"]
