@@ -12,8 +12,85 @@ emits tuples in lexicographic order, so the codes are sorted and ``locate`` is a
 binary search.
 """
 
+import os
+import stat
+import tempfile
+
 import numpy as np
 from numba import njit, prange
+
+
+# ---------------------------------------------------------------------------------------
+# The on-disk cache of compiled kernels
+# ---------------------------------------------------------------------------------------
+
+
+def _probe():  # pragma: no cover - never called; numba's cache locators are asked about it
+    pass
+
+
+def _locatable():
+    """Whether numba can cache the kernels of this file (its own locator search)."""
+    try:
+        from numba.core import caching
+
+        impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+        classes = impl._locator_classes
+    except (ImportError, AttributeError):  # pragma: no cover - another numba: assume the default works
+        return True
+    for cls in classes:
+        try:
+            if cls.from_function(_probe, os.path.abspath(__file__)) is not None:
+                return True
+        except Exception:  # noqa: BLE001 - a locator that fails is not usable
+            continue
+    return False
+
+
+def _private_dir():
+    """A per-user cache directory in the temporary directory: created 0700, and used only if it
+    is a real directory owned by this user that nobody else can write (a shared /tmp must not
+    feed this process cache files planted by someone else)."""
+    getuid = getattr(os, "getuid", None)
+    path = os.path.join(tempfile.gettempdir(), f"palmopt-numba-cache-{getuid() if getuid else 'user'}")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or (getuid and st.st_uid != getuid()) or st.st_mode & 0o077:
+            return tempfile.mkdtemp(prefix="palmopt-numba-")
+        return path
+    except OSError:
+        try:
+            return tempfile.mkdtemp(prefix="palmopt-numba-")
+        except OSError:
+            return None
+
+
+def _cache_setting():
+    """``True`` (cache compiled kernels) or ``False`` (compile in every process).
+
+    numba caches next to this file (``__pycache__``), else in the user's cache directory under
+    ``HOME``, else in ``NUMBA_CACHE_DIR``.  A read-only install with an unwritable ``HOME`` has
+    none of these, and ``cache=True`` would make ``import palmopt`` fail: then the cache goes to
+    a private per-user directory in the temporary directory (also exported as
+    ``NUMBA_CACHE_DIR`` for worker processes), and if even that fails, kernels are compiled
+    without a cache.  See docs/runs.md.
+    """
+    if _locatable():
+        return True
+    from numba.core import config
+
+    path = _private_dir()
+    if path is not None:
+        config.CACHE_DIR = path
+        os.environ["NUMBA_CACHE_DIR"] = path
+        if _locatable():
+            return True
+    return False
+
+
+#: Whether the kernels below are cached on disk (see :func:`_cache_setting`).
+CACHE = _cache_setting()
 
 
 # ---------------------------------------------------------------------------------------
@@ -21,7 +98,7 @@ from numba import njit, prange
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def palm_net_walk(edges, d, out):
     """Walk the PALM net in lexicographic order, writing index tuples into the rows of ``out``.
 
@@ -67,7 +144,7 @@ def palm_net_walk(edges, d, out):
             idx[c] = 0
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _pairs_at_most(P, c):
     """#{(a, b) in P x P : a + b <= c} for ascending P, by two pointers."""
     n = P.shape[0]
@@ -82,7 +159,7 @@ def _pairs_at_most(P, c):
     return total
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _tuples_at_most(B, P, j, c):
     """#{ordered j-tuples of B with sum <= c}, j >= 4; P the ascending pair sums of B."""
     if j == 4:
@@ -95,7 +172,7 @@ def _tuples_at_most(B, P, j, c):
     return total
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def count_tuples_at_most(B, j, c):
     """Number of ordered j-tuples of the ascending positive values ``B`` with sum <= ``c``.
 
@@ -138,7 +215,7 @@ def count_tuples_at_most(B, j, c):
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def lattice_walk(d, N, out):
     """Compositions of N into d non-negative parts in lexicographic order, into the rows of ``out``."""
     capacity = out.shape[0]
@@ -170,7 +247,7 @@ def lattice_walk(d, N, out):
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _find(codes, code):
     k = np.searchsorted(codes, code)
     if k < codes.shape[0] and codes[k] == code:
@@ -178,7 +255,7 @@ def _find(codes, code):
     return -1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=CACHE, parallel=True)
 def locate_palm(W, edges, codes):
     """Net index of the PALM cell of each row of W (rows on the simplex); -1 if absent."""
     m, d = W.shape
@@ -196,7 +273,7 @@ def locate_palm(W, edges, codes):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=CACHE, parallel=True)
 def locate_lattice(W, N, codes):
     """Net index of the largest-remainder rounding of each row of W to the grid (1/N)Z^d."""
     m, d = W.shape
@@ -230,7 +307,7 @@ def locate_lattice(W, N, codes):
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=CACHE, parallel=True)
 def best_value(W, VT):
     """Row-wise ``max_j W[r] . V[j]`` and the first maximising ``j``.
 
@@ -261,7 +338,7 @@ def best_value(W, VT):
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def greedy_cover(C):
     """Greedy set cover of the rows of the 0/1 matrix C (n, k) by its columns.
 

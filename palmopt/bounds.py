@@ -17,7 +17,7 @@ from . import _kernels, lattice
 from .tolerances import INTEGER_ROUNDING
 from .validation import check_count, check_dim, check_tolerances
 
-__all__ = ["levels", "net_size", "upper_bound", "lower_bound", "sphere_front"]
+__all__ = ["levels", "net_size", "upper_bound", "lower_bound", "sphere_front", "fmt_int"]
 
 #: Work (elementary steps) above which :func:`net_size` refuses to count exactly.
 MAX_COUNT_WORK = 2e10
@@ -51,6 +51,42 @@ def levels(d, eps, delta=None):
 UNIT_BITS = 52
 
 
+#: Most non-zero levels :func:`_edges` builds (about ln(d/delta)/eps of them); beyond, a ValueError.
+MAX_LEVELS = 2**20
+#: Exact integers with more decimal digits than this are not computed (a ValueError instead).
+MAX_DIGITS = 10_000
+
+
+def fmt_int(n):
+    """A non-negative int for a message: ``12,345`` below a million, else ``1.23e+45``.
+
+    Never converts through float (no OverflowError) and never calls ``str`` on a huge int.
+
+    Examples
+    --------
+    >>> from palmopt.bounds import fmt_int
+    >>> fmt_int(17776), fmt_int(10**400 * 3)
+    ('17,776', '3.00e+400')
+    """
+    n = int(n)
+    if n < 10**6:
+        return f"{n:,}"
+    e = int((n.bit_length() - 1) * 0.30102999566398120)
+    while 10 ** (e + 1) <= n:
+        e += 1
+    while 10**e > n:
+        e -= 1
+    lead = n // 10 ** (e - 2)
+    return f"{lead // 100}.{lead % 100:02d}e+{e}"
+
+
+def _fmt_log10(x):
+    """``10^x`` for a message, from its base-10 logarithm (a float, possibly huge)."""
+    if x < 15:
+        return f"{10**x:.3g}"
+    return f"about 10^{x:.1f}"
+
+
 def _edges(d, eps, delta):
     """Levels followed by the (open) upper end of the top level, which is > 1.
 
@@ -58,12 +94,36 @@ def _edges(d, eps, delta):
     in exact rational arithmetic, so ``l_0 <= tau`` and ``l_(k+1) <= q l_k`` hold exactly (the
     lemma needs nothing more), and sums of up to ``2^52`` levels below 2 are exact floats: the
     net, its count and ``locate`` agree even at exact ties ``Σ lo = 1``.
+
+    Refuses (ValueError), before any loop, when ``tau`` is below ``2^-52``, when ``q`` is so
+    close to 1 that the first level would not grow, or when there would be more than
+    ``MAX_LEVELS`` levels: the work is bounded whatever the tolerances.
     """
-    q = 1 + Fraction(eps) / (1 - Fraction(eps))
+    one_minus = 1 - Fraction(eps)
+    a, b = one_minus.numerator, one_minus.denominator  # q = 1 / (1 - eps) = b / a
     level = int(Fraction(delta) / d * 2**UNIT_BITS)
+    if level == 0:
+        raise ValueError(
+            f"delta={delta:g} is too small for d={d}: the first level delta/d = {delta / d:.3g} is below "
+            f"2^-{UNIT_BITS} (about 2.2e-16), the resolution of the net's levels; use a larger delta."
+        )
+    if level * b // a == level:
+        raise ValueError(
+            f"eps={eps:g} is too small for delta={delta:g}, d={d}: the levels would not grow at the resolution "
+            f"2^-{UNIT_BITS}; use a larger eps (or palmopt.cover(..., kind='additive'), which does not use eps)."
+        )
+    gamma = Fraction(eps) / one_minus
+    estimate = math.log(2**UNIT_BITS / level) / math.log1p(float(gamma))
+    if estimate > MAX_LEVELS:
+        raise ValueError(
+            f"the PALM net for d={d}, eps={eps:g}, delta={delta:g} needs about {estimate:.3g} levels per coordinate "
+            f"(ln(d/delta)/ln(1+eps/(1-eps))), more than {MAX_LEVELS:,}; use larger tolerances, or "
+            f"palmopt.adaptive, which needs no net."
+        )
     units = [level]
-    while level <= 2**UNIT_BITS:
-        level = int(level * q)
+    limit = 2**UNIT_BITS
+    while level <= limit:
+        level = level * b // a
         units.append(level)
     return np.concatenate(([0.0], np.array(units, dtype=np.float64) / 2**UNIT_BITS))
 
@@ -119,11 +179,12 @@ def net_size(d, eps, delta=None, *, kind="palm"):
     if kind != "palm":
         raise ValueError(f"`kind` must be 'palm' or 'additive'; got {kind!r}.")
     B = np.ascontiguousarray(_edges(d, eps, delta)[1:-1])
-    work = len(B) ** max(2, d - 3)
-    if work > MAX_COUNT_WORK:
+    log_work = max(2, d - 3) * math.log10(len(B)) if len(B) > 1 else 0.0
+    if log_work > math.log10(MAX_COUNT_WORK):
         raise ValueError(
-            f"the exact count for d={d}, eps={eps}, delta={delta} needs about {work:.1e} steps "
-            f"(|B| = {len(B)} non-zero levels); use palmopt.bounds.upper_bound instead."
+            f"the exact count for d={d}, eps={eps}, delta={delta} needs {_fmt_log10(log_work)} steps "
+            f"(|B| = {len(B):,} non-zero levels, more than {MAX_COUNT_WORK:.0e}); use "
+            f"palmopt.bounds.upper_bound instead."
         )
     return sum(math.comb(d, j) * int(_kernels.count_tuples_at_most(B, j, 1.0)) for j in range(d))
 
@@ -149,6 +210,12 @@ def upper_bound(d, eps, delta=None):
     d = check_dim(d)
     eps, delta = check_tolerances(eps, delta)
     K = len(_edges(d, eps, delta)) - 3
+    digits = d * math.log10(K + 2)
+    if digits > MAX_DIGITS:
+        raise ValueError(
+            f"the upper bound for d={d}, eps={eps:g}, delta={delta:g} is {_fmt_log10(digits)}, more than "
+            f"{MAX_DIGITS:,} digits; it is not computed exactly."
+        )
     return (K + 2) ** d - (K + 1) ** d
 
 
@@ -183,7 +250,12 @@ def lower_bound(d, eps, delta=None):
         return 1
     sin2 = 1.0 - cos_theta**2
     share = float(betainc((d - 1) / 2.0, 0.5, sin2))
-    ratio = 2.0 ** (1 - d) / share
+    ratio = 2.0 ** (1 - d) / share if share > 0 else math.inf
+    if not math.isfinite(ratio):
+        raise ValueError(
+            f"the lower bound for d={d}, eps={eps:g}, delta={delta:g} overflows floating point "
+            f"(the cap's share of the sphere underflows); it is computed for moderate d only."
+        )
     return max(1, math.ceil(ratio * (1.0 - INTEGER_ROUNDING)))
 
 

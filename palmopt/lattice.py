@@ -42,7 +42,26 @@ def size(d, N):
     >>> lattice.size(3, 10)
     66
     """
-    return math.comb(check_count(N, "N") + check_dim(d) - 1, d - 1)
+    N, d = check_count(N, "N"), check_dim(d)
+    digits = log10_size(d, N)
+    if digits > MAX_DIGITS:
+        raise ValueError(
+            f"the simplex lattice for d={d}, N={N} has about 10^{digits:.1f} points, more than {MAX_DIGITS:,} "
+            f"digits; it is not counted exactly."
+        )
+    return math.comb(N + d - 1, d - 1)
+
+
+#: :func:`size` refuses counts with more decimal digits than this (the work stays bounded).
+MAX_DIGITS = 10_000
+#: :func:`resolution` refuses resolutions above this (cell codes are int64).
+MAX_RESOLUTION = 2**62
+
+
+def log10_size(d, N):
+    """``log10 binom(N + d - 1, d - 1)`` in floating point (no big integers)."""
+    n, k = N + d - 1, d - 1
+    return (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(10)
 
 
 def points(d, N):
@@ -83,7 +102,13 @@ def resolution(d, delta):
     """
     d = check_dim(d)
     _, delta = check_tolerances(delta, delta)
-    return max(1, int(math.ceil(covering_radius(d, 1) / delta - INTEGER_ROUNDING)))
+    N = covering_radius(d, 1) / delta - INTEGER_ROUNDING
+    if not N <= MAX_RESOLUTION:
+        raise ValueError(
+            f"delta={delta:g} is too small for d={d}: the additive net would need resolution N = {N:.3g}, more "
+            f"than 2^62; use a larger delta."
+        )
+    return max(1, int(math.ceil(N)))
 
 
 def finest(d, max_points):
@@ -96,7 +121,16 @@ def finest(d, max_points):
     (314, True)
     """
     d, max_points = check_dim(d), check_count(max_points, "max_points")
-    N = 1
-    while math.comb(N + d, d - 1) <= max_points:
-        N += 1
-    return N
+    if d == 1:
+        raise ValueError("the simplex lattice in d=1 has one point at every resolution; there is no finest one.")
+    # the largest N >= 1 with size(d, N) <= max_points (or 1): binary search, size grows with N
+    lo, hi = 1, 2
+    while log10_size(d, hi) < math.log10(max_points) + 1 and math.comb(hi + d - 1, d - 1) <= max_points:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if math.comb(mid + d - 1, d - 1) <= max_points:
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -16,7 +16,7 @@ import numpy as np
 from . import _kernels
 from .validation import as_rng, check_count, check_dim, check_simplex, check_tolerances
 from . import lattice
-from .bounds import _edges, net_size, upper_bound
+from .bounds import _edges, fmt_int, net_size, upper_bound
 
 __all__ = ["Net", "cover", "uniform", "random"]
 
@@ -163,26 +163,41 @@ def cover(d, eps, delta=None, *, kind="palm", max_points=10_000_000):
     bytes_per_point = (3 * d + 1) * 8
 
     def refuse(size_text, n_for_memory):
-        gib = n_for_memory * bytes_per_point / 2**30
+        if n_for_memory is None:
+            gib = "far too many"
+        elif n_for_memory < 2**60:
+            gib = f"about {n_for_memory * bytes_per_point / 2**30:.3g}"
+        else:  # never through float: the count may exceed its range
+            gib = f"about {fmt_int(n_for_memory * bytes_per_point // 2**30)}"
         raise ValueError(
-            f"the {kind} net for d={d}, eps={eps}, delta={delta} has {size_text} points, more than "
-            f"max_points={max_points}; building it would need about {gib:.3g} GiB. Raise "
+            f"the {kind} net for d={d}, eps={eps:g}, delta={delta:g} has {size_text} points, more than "
+            f"max_points={max_points}; building it would need {gib} GiB. Raise "
             f"`max_points`, or use palmopt.adaptive / lazy PALM, which call the oracle far less."
         )
 
     if kind == "palm":
-        if upper_bound(d, eps, delta) > max_points:
+        try:
+            bound = upper_bound(d, eps, delta)
+        except ValueError as exc:  # the bound itself is astronomically large
+            if "digits" not in str(exc):
+                raise
+            refuse("too many to count exactly (the closed-form bound has more than 10,000 digits)", None)
+        if bound > max_points:
             try:
                 size = net_size(d, eps, delta)
             except ValueError:
-                bound = upper_bound(d, eps, delta)
-                refuse(f"too many to count exactly (at most {bound:.3e})", bound)
+                refuse(f"too many to count exactly (at most {fmt_int(bound)})", bound)
         else:
             size = net_size(d, eps, delta)
     else:
-        size = net_size(d, eps, delta, kind="additive")
+        try:
+            size = net_size(d, eps, delta, kind="additive")
+        except ValueError as exc:
+            if "digits" not in str(exc):
+                raise
+            refuse("too many to count exactly (more than 10^10,000)", None)
     if size > max_points:
-        refuse(f"{size:,}", size)
+        refuse(fmt_int(size), size)
 
     if kind == "palm":
         edges = _edges(d, eps, delta)
@@ -244,13 +259,16 @@ def uniform(d, n):
         return np.full((1, d), 1.0 / d)
     if d == 1:
         raise ValueError(f"the simplex in d=1 is a single point; `n` must be 1, got {n}.")
-    N = 1
-    while lattice.size(d, N) < n:
-        N += 1
+    if 20 * n * n * d > MAX_UNIFORM_WORK:
+        raise ValueError(
+            f"uniform(d={d}, n={fmt_int(n)}) would compare about {fmt_int(20 * n * n * d)} pairs (farthest-point "
+            f"selection from 20 n candidates), more than {MAX_UNIFORM_WORK:.0e}; use palmopt.nets.random or a "
+            f"lattice (palmopt.lattice.points) instead."
+        )
+    N = _smallest_resolution(d, n)
     if lattice.size(d, N) == n:
         return lattice.points(d, N) / N
-    while lattice.size(d, N) < 20 * n:
-        N += 1
+    N = _smallest_resolution(d, 20 * n)
     C = lattice.points(d, N) / N
     chosen = [0]
     gap = np.linalg.norm(C - C[0], axis=1)
@@ -259,6 +277,24 @@ def uniform(d, n):
         chosen.append(j)
         np.minimum(gap, np.linalg.norm(C - C[j], axis=1), out=gap)
     return C[chosen]
+
+
+#: :func:`uniform` refuses selections costlier than this (candidates x members x d).
+MAX_UNIFORM_WORK = 2e11
+
+
+def _smallest_resolution(d, n):
+    """The smallest ``N >= 1`` with ``lattice.size(d, N) >= n`` (``d >= 2``), by bisection."""
+    lo, hi = 0, 1  # size(d, lo) < n <= size(d, hi) once the doubling stops
+    while lattice.size(d, hi) < n:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if lattice.size(d, mid) >= n:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def random(d, n, *, rng=None):

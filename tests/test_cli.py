@@ -61,3 +61,50 @@ def test_demo_small(tmp_path, capsys):
     adaptive_row = summary["methods"][3]
     assert adaptive_row["holds"] and adaptive_row["oracle_calls"] < summary["oracle_calls"]
     assert os.path.getsize(os.path.join(out, "simplex.png")) > 10_000
+
+
+# -- palmopt experiment: delegates to oracles.llm.experiment.run ----------------------------------
+def _fake_experiment(monkeypatch, run):
+    import sys
+    import types
+
+    module = types.ModuleType("oracles.llm.experiment")
+    module.run = run
+    monkeypatch.setitem(sys.modules, "oracles.llm.experiment", module)
+
+
+def test_experiment_delegates_with_its_arguments(tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def run(config, *, smoke, out):
+        calls.append((config, smoke, out))
+        return {"status": "success", "members": 3}
+
+    _fake_experiment(monkeypatch, run)
+    out = str(tmp_path / "exp")
+    assert main(["experiment", "configs/toy.yaml", "--smoke", "--out", out, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"status": "success", "members": 3}
+    assert main(["experiment", "configs/toy.yaml"]) == 0
+    assert "members: 3" in capsys.readouterr().out
+    assert calls == [("configs/toy.yaml", True, out), ("configs/toy.yaml", False, None)]
+
+
+def test_experiment_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    import sys
+
+    import pytest
+
+    def run(config, *, smoke, out):
+        raise ValueError(f"config {config!r}: `steps` must be >= 1; got 0")
+
+    _fake_experiment(monkeypatch, run)
+    assert main(["experiment", "bad.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "palmopt experiment: error: config 'bad.yaml': `steps` must be >= 1; got 0"
+    monkeypatch.setitem(sys.modules, "oracles.llm.experiment", None)  # the module is not installed
+    assert main(["experiment", "cfg.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "not part of this installation" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as info:  # argparse: the config is required
+        main(["experiment", "--smoke"])
+    assert info.value.code == 2
