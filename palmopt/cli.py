@@ -292,7 +292,7 @@ def _certify(args):
     if args.json:
         print(json.dumps(cert.to_dict(), default=str))
     else:
-        print(f"{portfolio!r}\n{cert!r}\n  worst weight: {np.round(cert.worst_weight, 4).tolist()}")
+        print(f"{portfolio!r}\n{cert.describe()}\n  worst weight: {np.round(cert.worst_weight, 4).tolist()}")
     return 0 if cert.certified else 1
 
 

@@ -116,10 +116,24 @@ class Portfolio:
             f"delta={self.delta:.4g}, n_oracle_calls={self.n_oracle_calls}{status})"
         )
 
+    @property
+    def scalarization(self):
+        """How users aggregate the objectives (``info["scalarization"]``; the weighted sum by default)."""
+        from .scalarizations import Linear, from_repr
+
+        text = self.info.get("scalarization")
+        return Linear() if text is None else from_repr(text)
+
     def best_values(self, W):
-        """``max_j w·V_j`` and the maximising member for each row of ``W`` (rows on the simplex)."""
+        """``max_j g_w(V_j)`` and the maximising member for each row of ``W`` (rows on the
+        simplex), for the portfolio's :attr:`scalarization` (``w·V_j`` by default)."""
         W = check_simplex(W, self.d)
-        return _kernels.best_value(W, np.ascontiguousarray(self.values.T))
+        scal = self.scalarization
+        if scal.linear:
+            return _kernels.best_value(W, np.ascontiguousarray(self.values.T))
+        G = scal(W, self.values)
+        best = np.argmax(G, axis=1)
+        return G[np.arange(len(W)), best], best
 
     def route(self, W):
         """Index of the member that serves each user best (lowest index on ties).

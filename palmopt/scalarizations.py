@@ -42,6 +42,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 
 from .tolerances import RANGE_ATOL
@@ -278,6 +280,27 @@ def _log_power_sum(Wn, L, p, chunk=4096):
             r = m + np.log(np.exp(A - np.where(np.isfinite(m), m, 0.0)[:, :, None]).sum(axis=2))
             out[s : s + step] = np.where(np.isfinite(m), r, m)
     return out
+
+
+def from_repr(text):
+    """The scalarization whose ``repr`` is ``text`` (as saved in a portfolio's ``info``); parsed
+    as data, never evaluated.
+
+    Examples
+    --------
+    >>> from palmopt.scalarizations import from_repr
+    >>> from_repr("Tchebycheff()"), from_repr("PMean(p=0.5)")
+    (Tchebycheff(), PMean(p=0.5))
+    """
+    text = str(text).strip()
+    if text == "Linear()":
+        return Linear()
+    if text == "Tchebycheff()":
+        return Tchebycheff()
+    match = re.fullmatch(r"PMean\(p=([-+0-9.eE]+)\)", text)
+    if match:
+        return PMean(float(match.group(1)))
+    raise ValueError(f"unknown scalarization {text!r}; expected Linear(), Tchebycheff() or PMean(p=<number>).")
 
 
 def scalarization_of(oracle):

@@ -71,3 +71,21 @@ def test_saving_an_unknown_policy_needs_the_oracle(tmp_path):
     p = Portfolio(values=[[0.5, 0.5]], weights=[[0.5, 0.5]], policies=[object()])
     with pytest.raises(TypeError, match="pass the oracle"):
         p.save(tmp_path / "p")
+
+
+def test_route_uses_the_portfolio_scalarization():
+    from palmopt.scalarizations import Tchebycheff
+
+    V = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    W = np.random.default_rng(0).dirichlet(np.ones(2), 50)
+    p = Portfolio(values=V, weights=[[1, 0], [0.5, 0.5], [0, 1]], info={"scalarization": "Tchebycheff()"})
+    expected = np.argmax(Tchebycheff()(W, V), axis=1)
+    assert np.array_equal(p.route(W), expected)
+    assert not np.array_equal(Portfolio(values=V, weights=p.weights).route(W), expected)  # linear differs
+
+
+@pytest.mark.parametrize("text", ["os.system('x')", "PMean(p=__import__('os'))", "Linear", ""])
+def test_a_saved_scalarization_is_parsed_as_data(text):
+    p = Portfolio(values=[[1.0, 0.0]], weights=[[1.0, 0.0]], info={"scalarization": text})
+    with pytest.raises(ValueError, match="unknown scalarization"):
+        p.scalarization
