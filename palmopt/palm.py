@@ -39,6 +39,7 @@ from .prune import METHODS, _pack, covering_matrix, set_cover
 from .scalarizations import Linear, scalarization_of
 from .store import open_store
 from .tolerances import VERTEX_MARGIN
+from .uncertainty import NoiseBudget, pool
 
 __all__ = ["palm", "budget_split"]
 
@@ -72,6 +73,8 @@ def palm(
     progress=True,
     max_points=1_000_000,
     lazy=False,
+    confidence=0.95,
+    tails="normal",
 ):
     r"""The PALM portfolio: oracle calls on the exact net, then set-cover pruning.
 
@@ -106,7 +109,16 @@ def palm(
         when some member has ``l·u ≥ (1-ε_2) UB(l) - δ_2``, which is all the proof needs; the
         pruning then uses the bound recorded for each skipped point.  Same guarantee, far fewer
         calls.  Needs a rounding form linear in ``w`` (``Linear()``, ``PMean(p)``), not
-        ``Tchebycheff()``.
+        ``Tchebycheff()``, and exact values.
+    confidence : float in (0, 1), default 0.95
+        Noisy values (solutions with ``stderr``): the rounding lemma needs only an exactly
+        *optimizing* oracle, but pruning compares values, so a member covers a net point when
+        the bottom of its confidence box does against the top of the point's own box (see
+        :mod:`palmopt.uncertainty`; one pooled estimate per distinct policy).  The guarantee
+        then holds with probability ``≥ confidence``; ``info["confidence"]`` says so (1.0 when
+        every value was exact).  Needs a rounding form linear in ``w``.
+    tails : {"normal", "chebyshev"}
+        As in :func:`palmopt.adaptive`.
 
     Returns
     -------
@@ -137,6 +149,7 @@ def palm(
     True
     """
     eps, delta = check_tolerances(eps, delta)
+    budget = NoiseBudget(confidence, tails)
     prune = check_choice(prune, "prune", METHODS)
     split = check_fraction(split, "split")
     max_points = check_count(max_points, "max_points")
@@ -169,6 +182,12 @@ def palm(
         with open_store(store, oracle, params) as run_store:
             walk = _lazy_walk(oracle, oracle.d, eps1, delta1, eps2, delta2, executor, run_store, progress, transform)
         points, solutions, n_new, first, C, n_net = walk
+        if any(sol.stderr is not None and np.any(sol.stderr > 0) for sol in solutions):
+            raise ValueError(
+                "lazy PALM vouches for net points with the optimistic bound of exact values; this oracle's values "
+                "are noisy (they carry stderr). Use lazy=False (noise-aware pruning) or palmopt.adaptive; the "
+                "calls made are in the store."
+            )
         t_oracle = time.perf_counter() - t0
         V_called = np.array([s.values for s in solutions])
         n_calls = len(np.unique(points, axis=0))
@@ -182,11 +201,21 @@ def palm(
         t_oracle = time.perf_counter() - t0
         n_net = len(net)
         V_called = np.array([s.values for s in solutions])
-        # distinct value vectors are interchangeable members: keep the first policy of each
-        _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
-        own = inverse.ravel()
+        noisy = any(sol.stderr is not None and np.any(sol.stderr > 0) for sol in solutions)
+        if noisy:  # one pooled estimate per distinct policy, and its confidence box
+            V_called, first, own, low, high = _pooled_boxes(solutions, budget, oracle.value_range)
+        else:  # distinct value vectors are interchangeable members: keep the first policy of each
+            _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
+            own = inverse.ravel()
         U = transform(V_called[first])
-        if U is not None:  # the rounding form is linear in w over u = transform(v)
+        if noisy and U is None:
+            raise ValueError(
+                f"noise-aware pruning needs a rounding form linear in w; {scal!r} has none. Use exact values, or "
+                f"prune='none' (the rounding lemma needs no values); the calls made are in the store."
+            )
+        if noisy:
+            C = covering_matrix(net.lower, own, transform(low), eps2, delta2, V_own=transform(high))
+        elif U is not None:  # the rounding form is linear in w over u = transform(v)
             C = covering_matrix(net.lower, own, U, eps2, delta2)
         else:
             C = covering_matrix(
@@ -211,6 +240,8 @@ def palm(
         "scalarization": repr(scal),
         "eps_rounding": eps_h,
         "delta_rounding": delta_h,
+        "confidence": budget.confidence if not lazy and noisy else 1.0,
+        **({"noise": budget.describe()} if not lazy and noisy else {}),
         "cover_optimal": cover_.optimal,
         "cover_status": str(cover_.status),
         "seconds_oracle": t_oracle,
@@ -226,6 +257,36 @@ def palm(
         method="palm",
         info=info,
     )
+
+
+def _pooled_boxes(solutions, budget, value_range):
+    """Noisy calls grouped by policy: pooled values of every call (``V``), the first call of
+    each group (``first``), each call's group (``own``) and each group's box (``low``, ``high``,
+    indexed like ``first``), one estimate spent from ``budget`` per group."""
+    groups, own = {}, np.empty(len(solutions), dtype=np.int64)
+    for i, sol in enumerate(solutions):
+        own[i] = groups.setdefault(_policy_key(sol.policy, i), len(groups))
+    d = len(solutions[0].values)
+    first = np.array([np.flatnonzero(own == g)[0] for g in range(len(groups))], dtype=np.int64)
+    V, low, high = np.empty((len(solutions), d)), np.empty((len(first), d)), np.empty((len(first), d))
+    for g in range(len(first)):
+        rows = np.flatnonzero(own == g)
+        se = [np.zeros(d) if solutions[r].stderr is None else solutions[r].stderr for r in rows]
+        v, s = pool([solutions[r].values for r in rows], se)
+        z = budget.next(d) if np.any(s > 0) else 0.0
+        V[rows] = np.clip(v, *value_range)  # the point estimate, within the known range
+        low[g], high[g] = np.clip(v - z * s, *value_range), np.clip(v + z * s, *value_range)
+    return V, first, own, low, high
+
+
+def _policy_key(policy, i):
+    """A key equal for equal policy handles (arrays by content); unhashable or ``None``: unique."""
+    if isinstance(policy, np.ndarray):
+        return ("array", policy.dtype.str, policy.shape, policy.tobytes())
+    try:
+        return ("handle", type(policy).__name__, policy) if policy is not None and hash(policy) is not None else i
+    except TypeError:
+        return i
 
 
 def _check_net_size(d, eps, delta, eps1, delta1, max_points, lazy, scal):

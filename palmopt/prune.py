@@ -64,7 +64,7 @@ class Cover:
         )
 
 
-def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000, *, score=None):
+def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000, *, score=None, V_own=None):
     """0/1 matrix (n, k): does policy ``j`` (row of ``V``) cover net point ``g``?
 
     The rule compares ``score(l_g, V_j)`` -- ``l_g·V_j`` by default; for a non-linear
@@ -75,17 +75,27 @@ def covering_matrix(lower, own, V, eps2, delta2, opt_bound=None, chunk=20000, *,
     oracle returned at each of them, so ``l_g·V[own[g]] = OPT(l_g)`` for an exact oracle; such
     a point is covered by its own policy (the products come from one matrix product).  Points
     the oracle was not called at (``own < 0``, lazy PALM) use ``opt_bound[g] ≥ OPT(l_g)``.
+
+    Noisy values (linear rounding form only): ``V`` holds the bottoms of the members' confidence
+    boxes and ``V_own`` the tops; a point's own value is then ``l_g·V_own[own[g]]`` and its own
+    policy covers it regardless of the noise.
     """
     n = lower.shape[0]
     C = np.empty((n, V.shape[0]), dtype=np.uint8)
     for s in range(0, n, chunk):
         S = lower[s : s + chunk] @ V.T if score is None else score(lower[s : s + chunk], V)
         o = own[s : s + chunk]
-        opt = S[np.arange(S.shape[0]), np.maximum(o, 0)]
+        if V_own is None:
+            opt = S[np.arange(S.shape[0]), np.maximum(o, 0)]
+        else:
+            opt = np.einsum("ij,ij->i", lower[s : s + chunk], V_own[np.maximum(o, 0)])
         if opt_bound is not None:
             opt = np.where(o >= 0, opt, opt_bound[s : s + chunk])
         need = (1.0 - eps2) * opt - delta2
         C[s : s + chunk] = S >= need[:, None]
+        if V_own is not None:
+            rows = np.flatnonzero(o >= 0)
+            C[s + rows, o[rows]] = 1
     return C
 
 

@@ -260,3 +260,29 @@ def test_the_net_size_refusal_fits_the_mode():
         assert "eps=0.01, delta=0.001" in msg and "max_points=1000" in msg and "budget split" in msg
         assert ("lazy=True" in msg) is not lazy  # lazy mode is not told to use lazy mode
         assert ("streams the net" in msg) and ("visits every point" in msg) is lazy
+
+
+def test_noisy_values_prune_with_confidence_boxes_and_stay_true():
+    """Noisy estimates of an exact optimiser: the pruned portfolio's TRUE values meet the target
+    (measured against the true front), while pruning on the raw estimates is not guaranteed."""
+    from .test_uncertainty import NoisyFront, sphere
+
+    held = 0
+    for seed in range(6):
+        front = sphere(2, 30, np.random.default_rng(seed))
+        p = palmopt.palm(NoisyFront(front, 0.02, seed), 0.2, 0.1, confidence=0.9, progress=False)
+        assert p.info["confidence"] == 0.9 and "noise" in p.info
+        true = front[np.array(p.policies, dtype=int)]
+        held += palmopt.certify(true, front, 0.2, 0.1).holds
+        assert len(p) <= p.info["n_distinct"] <= len(front)
+    assert held == 6
+
+
+def test_noisy_values_are_refused_where_pruning_cannot_use_them():
+    from .test_uncertainty import NoisyFront, sphere
+
+    front = sphere(2, 10, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="lazy PALM .* noisy"):
+        palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, lazy=True, progress=False)
+    with pytest.raises(ValueError, match="`confidence`"):
+        palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, confidence=1.0, progress=False)
