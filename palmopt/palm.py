@@ -109,7 +109,7 @@ def palm(
         when some member has ``l·u ≥ (1-ε_2) UB(l) - δ_2``, which is all the proof needs; the
         pruning then uses the bound recorded for each skipped point.  Same guarantee, far fewer
         calls.  Needs a rounding form linear in ``w`` (``Linear()``, ``PMean(p)``), not
-        ``Tchebycheff()``, and exact values.
+        ``Tchebycheff()``; noisy values vouch and cover through their confidence boxes.
     confidence : float in (0, 1), default 0.95
         Noisy values (solutions with ``stderr``): the rounding lemma needs only an exactly
         *optimizing* oracle, but pruning compares values, so a member covers a net point when
@@ -180,14 +180,11 @@ def palm(
     t0 = time.perf_counter()
     if lazy:
         with open_store(store, oracle, params) as run_store:
-            walk = _lazy_walk(oracle, oracle.d, eps1, delta1, eps2, delta2, executor, run_store, progress, transform)
-        points, solutions, n_new, first, C, n_net = walk
-        if any(sol.stderr is not None and np.any(sol.stderr > 0) for sol in solutions):
-            raise ValueError(
-                "lazy PALM vouches for net points with the optimistic bound of exact values; this oracle's values "
-                "are noisy (they carry stderr). Use lazy=False (noise-aware pruning) or palmopt.adaptive; the "
-                "calls made are in the store."
+            walk = _lazy_walk(
+                oracle, oracle.d, eps1, delta1, eps2, delta2, executor, run_store, progress, transform, budget
             )
+        points, solutions, n_new, first, C, n_net = walk
+        noisy = budget.used > 0
         t_oracle = time.perf_counter() - t0
         V_called = np.array([s.values for s in solutions])
         n_calls = len(np.unique(points, axis=0))
@@ -240,8 +237,8 @@ def palm(
         "scalarization": repr(scal),
         "eps_rounding": eps_h,
         "delta_rounding": delta_h,
-        "confidence": budget.confidence if not lazy and noisy else 1.0,
-        **({"noise": budget.describe()} if not lazy and noisy else {}),
+        "confidence": budget.confidence if noisy else 1.0,
+        **({"noise": budget.describe()} if noisy else {}),
         "cover_optimal": cover_.optimal,
         "cover_status": str(cover_.status),
         "seconds_oracle": t_oracle,
@@ -383,7 +380,7 @@ def _bound_vertices(Q, b):
 
 
 def _lazy_walk(
-    oracle, d, eps1, delta1, eps2, delta2, executor, store, progress, transform, block=4096, shuffle=1 << 17
+    oracle, d, eps1, delta1, eps2, delta2, executor, store, progress, transform, budget, block=4096, shuffle=1 << 17
 ):
     """Call the oracle only at net points the optimistic bound cannot vouch for, streaming the net.
 
@@ -395,21 +392,27 @@ def _lazy_walk(
     with the final bound, still ``≥ OPT`` and no larger than the one each point was vouched with --
     keeping its distinct rows only, so memory does not grow with the net.
 
+    Noisy values: each call's estimate gets a confidence box from ``budget``; members vouch and
+    cover with the bottoms of their boxes, the bound uses the tops, and every call is its own
+    member (its own point is covered by it whatever the noise).
+
     Returns ``(points, solutions, n_new, first, C, n_net)``: the called weights and their
     solutions in call order, the number of calls, the first solution of each distinct value
-    vector, the distinct rows of the covering matrix over those, and the net's size.
+    vector (every call when noisy), the distinct rows of the covering matrix over those, and the
+    net's size.
     """
     from tqdm.auto import tqdm
 
     from .certify import upper_bound_opt
 
-    Q, U, called_lower, solutions = [], [], [], []
+    Q, U, U_top, called_lower, solutions = [], [], [], [], []
     state = {}  # the polytope's arrays and vertices, rebuilt only after a new call
+    value_range = oracle.value_range
 
     def bound_of(L):
         if state.get("n") != len(Q):
             Qa, Ua = np.array(Q), np.array(U)
-            b = np.einsum("ij,ij->i", Qa, Ua)
+            b = np.einsum("ij,ij->i", Qa, np.array(U_top))
             state.update(n=len(Q), Q=Qa, U=Ua, b=b, verts=_bound_vertices(Qa, b))
         if state["verts"] is None:
             return upper_bound_opt(L, state["Q"], state["b"])[0]  # dual-verified LP bound, one LP per point
@@ -422,9 +425,12 @@ def _lazy_walk(
     def call(l):
         w = l / l.sum()
         sol, _ = run_calls(oracle, w[None, :], executor=executor, store=store, progress=False)
-        u = sol[0].values if transform is None else transform(sol[0].values[None, :])[0]
+        v, se = sol[0].values, sol[0].stderr
+        z = budget.next(d) if se is not None and np.any(se > 0) else 0.0
+        low, top = (v, v) if z == 0 else (np.clip(v - z * se, *value_range), np.clip(v + z * se, *value_range))
         Q.append(w)
-        U.append(u)
+        U.append(low if transform is None else transform(low[None, :])[0])
+        U_top.append(top if transform is None else transform(top[None, :])[0])
         called_lower.append(l)
         solutions.append(sol[0])
 
@@ -460,9 +466,14 @@ def _lazy_walk(
 
     # the covering matrix, streamed: distinct rows only
     V_called = np.array([s.values for s in solutions])
-    _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
+    noisy = budget.used > 0
+    if noisy:  # every call is its own member
+        first = inverse = np.arange(len(solutions))
+    else:
+        _, first, inverse = np.unique(V_called, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
     U_first = np.array(U)[first]
+    U_own = np.array(U_top) if noisy else None
     called_lower = np.array(called_lower)
     kv = _void(called_lower)
     order = np.argsort(kv)
@@ -478,7 +489,7 @@ def _lazy_walk(
         opt_bound = np.full(len(L), np.nan)
         if (~hit).any():
             opt_bound[~hit] = bound_of(L[~hit])
-        C = covering_matrix(L, own, U_first, eps2, delta2, opt_bound)
+        C = covering_matrix(L, own, U_first, eps2, delta2, opt_bound, V_own=U_own)
         P = _pack(C)
         _, uniq = np.unique(P, axis=0, return_index=True)
         rows.append(C[uniq])

@@ -10,8 +10,12 @@ the whole simplex are attained at the regions' vertices, the *corner weights*
 Checked on random tabular instances with random sub-portfolios of their fronts: the maximum of
 each gap over the corner weights is compared with (i) dense sampling of the simplex (a lattice,
 uniform Dirichlet points and points near the faces), which must never exceed it, and (ii) the
-exact LP certificate :func:`palmopt.certify`, which must agree with it.  The same comparison is
-made for ``UB`` built from a few random oracle queries.
+exact LP certificate :func:`palmopt.certify` (its plain per-vector LP path, ``method="lp"``), which
+must agree with it.  The same comparison is made for ``UB`` built from a few random oracle queries.
+
+Two fast paths are held to the same standard: ``certify``'s corner path (the default) must agree
+with the LP path, and the incremental corner weights (:class:`palmopt.certify.Corners`, members
+added one at a time) must equal :func:`~palmopt.certify.corner_weights` from scratch.
 """
 
 import math
@@ -19,7 +23,7 @@ import time
 
 import numpy as np
 
-from palmopt.certify import certify, corner_weights, upper_bound_opt
+from palmopt.certify import Corners, certify, corner_weights, upper_bound_opt
 from palmopt.nets import uniform
 from palmopt.status import Status
 
@@ -94,8 +98,11 @@ def corner_principle(
         ``evidence``: ``max_excess`` (largest sampled gap minus corner maximum; must be
         ``≤ 1e-9``; for ``UB`` net of the LPs' verified primal-dual gaps),
         ``max_lp_disagreement`` (corner maxima vs certify's ``eps*``, ``delta*`` and
-        violation), ``sampling_shortfall`` (how far the densest sample stays below the
-        corner maximum: what sampling alone would miss) and a row per portfolio.
+        violation, LP path), ``max_fast_certify_disagreement`` (certify's corner path vs its LP
+        path; must be ``≤ 1e-8``), ``max_incremental_corner_mismatch`` (incremental corner
+        weights vs from scratch; must be ``≤ 1e-8``), ``sampling_shortfall`` (how far the
+        densest sample stays below the corner maximum: what sampling alone would miss) and a
+        row per portfolio.
     """
     rng = np.random.default_rng(rng)
     t0 = time.perf_counter()
@@ -119,7 +126,11 @@ def corner_principle(
             C = corner_weights(U)
             at_corners = gaps_at(C, U, (C @ T.T).max(axis=1))
             sampled = gaps_at(W, U, F_dense)
-            cert = certify(U, T, EPS, DELTA)
+            cert = certify(U, T, EPS, DELTA, method="lp")
+            fast = certify(U, T, EPS, DELTA)
+            inc = Corners(U[:1])
+            for u in U[1:]:
+                inc.add(u)
             exact = {"additive": cert.delta_star, "multiplicative": cert.eps_star, "mixed": cert.violation}
             corner_max = {k: float(v.max()) for k, v in at_corners.items()}
             sample_max = {k: float(v.max()) for k, v in sampled.items()}
@@ -150,10 +161,18 @@ def corner_principle(
                     "ub_excess": max(ub_sample_max[k] - ub_corner_max[k] for k in ub_corner_max)
                     - (ub_gap_sample + ub_gap_corner),
                     "lp_status": str(cert.status),
+                    "fast_disagreement": max(
+                        abs(fast.violation - cert.violation),
+                        abs(fast.eps_star - cert.eps_star),
+                        abs(fast.delta_star - cert.delta_star),
+                    ),
+                    "incremental_corner_mismatch": _mismatch(inc.weights, C),
                 }
             )
     max_excess = max(max(r["excess"], r["ub_excess"]) for r in rows)
     lp_dis = max(r["lp_disagreement"] for r in rows)
+    fast_dis = max(r["fast_disagreement"] for r in rows)
+    inc_mis = max(r["incremental_corner_mismatch"] for r in rows)
     return ClaimResult(
         claim="corner_principle",
         parameters={
@@ -167,10 +186,25 @@ def corner_principle(
         evidence={
             "max_excess": max_excess,
             "max_lp_disagreement": lp_dis,
+            "max_fast_certify_disagreement": fast_dis,
+            "max_incremental_corner_mismatch": inc_mis,
             "portfolios": len(rows),
             "sampling_shortfall": max(r["shortfall"] for r in rows),
             "seconds": time.perf_counter() - t0,
             "table": rows,
         },
-        passed=max_excess <= TOL and lp_dis <= 1e-6 and all(r["lp_status"] == Status.SUCCESS for r in rows),
+        passed=max_excess <= TOL
+        and lp_dis <= 1e-6
+        and fast_dis <= 1e-8
+        and inc_mis <= 1e-8
+        and all(r["lp_status"] == Status.SUCCESS for r in rows),
     )
+
+
+def _mismatch(A, B):
+    """The largest distance from a row of one set to the nearest row of the other (``inf`` when
+    the sets differ in size)."""
+    if A.shape != B.shape:
+        return float("inf")
+    D = np.abs(A[:, None, :] - B[None, :, :]).max(axis=2)
+    return float(max(D.min(axis=1).max(), D.min(axis=0).max()))

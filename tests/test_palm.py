@@ -278,11 +278,20 @@ def test_noisy_values_prune_with_confidence_boxes_and_stay_true():
     assert held == 6
 
 
+def test_lazy_palm_with_noisy_values_stays_true():
+    from .test_uncertainty import NoisyFront, sphere
+
+    for seed in range(4):
+        front = sphere(2, 30, np.random.default_rng(seed))
+        p = palmopt.palm(NoisyFront(front, 0.02, seed), 0.2, 0.1, lazy=True, confidence=0.9, progress=False)
+        assert p.info["confidence"] == 0.9
+        true = front[np.array(p.policies, dtype=int)]
+        assert palmopt.certify(true, front, 0.2, 0.1).holds
+
+
 def test_noisy_values_are_refused_where_pruning_cannot_use_them():
     from .test_uncertainty import NoisyFront, sphere
 
     front = sphere(2, 10, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="lazy PALM .* noisy"):
-        palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, lazy=True, progress=False)
     with pytest.raises(ValueError, match="`confidence`"):
         palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, confidence=1.0, progress=False)
