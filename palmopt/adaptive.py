@@ -14,6 +14,15 @@ the certificate ``(1-ε) UB(w) - δ ≤ LB(w)`` then holds for every ``w``, henc
 al., 2015) with an additive stop; in two dimensions it is the Chord algorithm
 (Diakonikolas–Yannakakis).
 
+Cost (issue #13).  Batched rounds spread their corners out (:func:`_select`) and ramp up (at
+most as many weights as queried so far), so ``batch=8`` costs few extra calls; past
+``CORNERS_PER_CALL`` corners per call of a round (d ≳ 8) rounds grow so that the certificate is
+not rebuilt after every call.  ``time_limit`` stops between rounds with the best (sound)
+certificate; greedy pruning stops after as long as the search took, and a trial removal stops
+at its first corner found short.  A looser target has never taken more calls than a tighter one
+in the tests and benchmarks (``tests/test_adaptive.py``, ``bench/bench_calls.py``); it is not a
+theorem.
+
 An approximate oracle with declared error ``η = (η_m, η_a)`` (``w·V(π_w) ≥ (1-η_m) OPT(w) - η_a``)
 enters through ``b_q = (w_q·v_q + η_a) / (1 - η_m)``; the target must leave room for it.
 """
@@ -28,20 +37,21 @@ from tqdm.auto import tqdm
 from .oracle import checked
 
 from .status import Status
-from .validation import check_choice, check_count, check_fraction, check_tolerances
+from .validation import check_choice, check_count, check_fraction, check_real, check_tolerances
 from .certificate import Certificate
 from .certify import corner_weights, upper_bound_opt
 from .executors import run_calls
 from .portfolio import Portfolio
 from .store import open_store
 from .tolerances import FLOAT_SLACK, LP_SANDWICH, SAME_VALUE, SHORTFALL, WEIGHT_DECIMALS
+from .scalarizations import scalarization_of
 from .uncertainty import Evidence, NoiseBudget, _pair_lp, observed_error, pool, robust_certificate
 
 __all__ = ["adaptive", "ccs", "envelope_certificate"]
 
 
 
-def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None, value_range=(0.0, 1.0)):
+def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None, value_range=(0.0, 1.0), early_exit=None):
     """Black-box certificate of the members ``U`` (k, d) against the optimistic bound built
     from queries ``Q`` (m, d) with ``OPT(Q_q) ≤ b_q``: one LP per corner weight of ``U``.
 
@@ -51,10 +61,13 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None, value_ra
     ``n_fresh=None`` every unmet corner is re-solved; with ``n_fresh=k`` only until the ``k``
     largest shortfalls are current (lazy evaluation: a re-solved bound can only drop).
     ``value_range`` is the oracle's declared range (the box of the optimistic bound).
+    ``early_exit``: when only whether the certificate holds matters (pruning), the array of
+    every vector found (a superset of ``U``); the LPs stop at the first corner found short, and
+    the certificate returned then only says that it does not hold.
     Returns ``(certificate, corners, shortfall, fresh)``.
     """
     corners = corner_weights(U)
-    keys = [c.round(WEIGHT_DECIMALS).tobytes() for c in corners]
+    keys = [c.tobytes() for c in np.round(corners, WEIGHT_DECIMALS)]
     cache = {} if cache is None else cache
     m = len(Q)
     ub = np.array([cache.get(key, (np.nan, -1))[0] for key in keys])
@@ -75,10 +88,26 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None, value_ra
         cache.update((keys[i], (ub[i], m)) for i in idx)
 
     unknown = np.flatnonzero(np.isnan(ub))
-    if unknown.size:
+    failed = False
+    if unknown.size and early_exit is not None:
+        # only whether it holds is wanted: solve the new corners where LB lost most first, in
+        # chunks, and stop at the first one that is short with a current bound
+        lost = (corners[unknown] @ early_exit.T).max(axis=1) - lb[unknown]
+        unknown = unknown[np.argsort(-lost, kind="stable")]
+        step = max(4, unknown.size // 8)
+        for start in range(0, unknown.size, step):
+            chunk = unknown[start : start + step]
+            solve(chunk)
+            if np.any((1.0 - eps) * ub[chunk] - delta - lb[chunk] > SHORTFALL):
+                ub[np.isnan(ub)] = np.inf
+                failed = True
+                break
+    elif unknown.size:
         solve(unknown)
     while True:
         short = (1.0 - eps) * ub - delta - lb
+        if failed:
+            break
         unmet = np.flatnonzero((short > SHORTFALL) & ~fresh)
         if n_fresh is not None:
             top = np.argsort(-short, kind="stable")[:n_fresh]
@@ -106,6 +135,60 @@ def envelope_certificate(U, Q, b, eps, delta, cache=None, n_fresh=None, value_ra
         n_lps=len(corners),
     )
     return cert, corners, short, fresh
+
+
+#: A trial removal is rejected without its certificate only when it falls short by this much more
+#: than ``SHORTFALL`` at a weight with a current bound (the bound is a verified dual, above the LP's value
+#: by at most its solver gap): a borderline trial still gets its full certificate.
+PRUNE_MARGIN = 1e-7
+
+#: Past this many corner weights per call of a round, a round queries more corners (see ``adaptive``).
+CORNERS_PER_CALL = 20_000
+#: ... at most this many times ``batch``.
+MAX_ROUND_GROWTH = 8
+
+
+def _select(corners, short, ok, batch, Q):
+    """The next ``batch`` weights: corners with the largest shortfall, spread out.
+
+    The first is the corner with the largest shortfall (OLS).  A corner that is closer to one
+    already picked this round than to every weight queried so far is likely repaired by that
+    query, so later picks skip such corners while others are left (then they fill the batch in
+    order of shortfall): batched rounds cost few more calls than one weight per round.
+    """
+    idx = np.flatnonzero(ok)
+    idx = idx[np.argsort(-short[idx], kind="stable")]
+    if batch == 1 or idx.size <= batch:
+        return corners[idx[:batch]]
+    C = corners[idx]
+    near = np.sqrt(((C[:, None, :] - Q[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    chosen, closest = [0], np.sqrt(((C - C[0]) ** 2).sum(-1))
+    for j in range(1, idx.size):
+        if len(chosen) == batch:
+            break
+        if closest[j] >= near[j]:
+            chosen.append(j)
+            closest = np.minimum(closest, np.sqrt(((C - C[j]) ** 2).sum(-1)))
+    rest = [j for j in range(idx.size) if j not in set(chosen)]
+    chosen += rest[: batch - len(chosen)]
+    return C[chosen]
+
+
+def _estimate_total(bar, curve, eps, delta, d):
+    """Set the progress bar's total to an estimate of the calls needed (for its ETA): the gap
+    ``delta*`` has shrunk like ``calls^-r`` over the last rounds; extrapolate to the gap the
+    target allows (about ``delta + eps/2``).  Only a display."""
+    if len(curve) < 4:
+        return
+    (n1, _, _, g1), (n2, _, _, g2) = curve[len(curve) // 2], curve[-1]
+    allowed = delta + eps / 2 if eps + delta > 0 else 1e-3
+    if n2 <= n1 or min(g1, g2) <= 0 or g2 <= allowed:
+        return
+    rate = np.clip(np.log(g1 / g2) / np.log(n2 / n1), 2.0 / max(d, 2), 3.0) if g1 > g2 else 2.0 / max(d, 2)
+    total = int(min(n2 * (g2 / allowed) ** (1.0 / rate), 1e7))
+    if total > n2:
+        bar.total = total
+        bar.refresh()
 
 
 def _check_eta(eta, eps, delta):
@@ -159,6 +242,7 @@ def adaptive(
     executor=None,
     store=None,
     progress=True,
+    time_limit=None,
 ):
     r"""A certified (eps, delta)-portfolio from few oracle calls (corner-weight search).
 
@@ -173,7 +257,11 @@ def adaptive(
         ``delta=None`` means ``delta = eps``.  ``eps = delta = 0`` computes an exact convex
         coverage set (see :func:`ccs`).
     batch : int
-        Query the ``batch`` corners with the largest shortfall per round (parallel executors).
+        Query ``batch`` corners per round (parallel executors): the largest shortfall first, then
+        the largest among those not closer to a corner picked this round than to every weight
+        queried so far.  When the envelope has more than ``CORNERS_PER_CALL`` (20,000) corner
+        weights per call of a round (d ≳ 8), rounds grow (up to 8 × ``batch``) so that the
+        certificate is not recomputed after each call.
     max_calls : int, optional
         Budget of oracle calls; when it runs out the portfolio has
         ``status=Status.BUDGET_EXHAUSTED`` and carries the best certificate reached.  Not part
@@ -199,8 +287,17 @@ def adaptive(
     prune : {"greedy", "none"}
         ``"greedy"``: drop members whose removal keeps the certificate (least-used first).
         (``"exact"``, a minimum subset, is offered by :func:`palmopt.palm` only.)
+    time_limit : float, optional
+        Seconds for the search (oracle calls included).  When it runs out between rounds the
+        portfolio has ``status=Status.TIME_LIMIT`` and carries the best certificate reached
+        (sound, like every anytime certificate).  Not part of the run's identity.  Greedy
+        pruning of a certified portfolio then gets what is left (at least 2 s); without
+        ``time_limit`` it stops after as long as the search took (at least 2 s), keeping the
+        members it has not tried to drop (``info["prune_complete"]``: whether greedy pruning ran
+        and tried every member).
     executor, store, progress
-        As in :func:`palmopt.palm`; a rerun with the same store repeats no call (evaluations
+        ``progress``: a bar of oracle calls with an ETA (its total is ``max_calls``, else an
+        estimate from the shrinking gap: the trend of ``delta*`` against calls).  As in :func:`palmopt.palm`; a rerun with the same store repeats no call (evaluations
         are not stored: a resumed noisy run re-evaluates).
 
     Returns
@@ -246,8 +343,16 @@ def adaptive(
     batch = check_count(batch, "batch")
     max_calls = None if max_calls is None else check_count(max_calls, "max_calls")
     max_repeats = check_count(max_repeats, "max_repeats")
+    time_limit = None if time_limit is None else check_real(time_limit, "time_limit", strict=True)
     budget = NoiseBudget(confidence, tails)
     oracle = checked(oracle)
+    scal = scalarization_of(oracle)
+    if not scal.linear:
+        raise ValueError(
+            f"palmopt.adaptive certifies the weighted sum only (corner weights and the optimistic LP bound need an "
+            f"envelope linear in w); the oracle's scalarization is {scal!r}. Use palmopt.palm(oracle, eps, delta), "
+            f"whose rounding lemma covers Tchebycheff() and PMean(p) with 0 < p <= 1 (docs/design.md §6)."
+        )
     (eta_m, eta_a), declared = _declared_error(oracle, eta)
     eta_m, eta_a = _check_eta((eta_m, eta_a), eps, delta)
     d, value_range = oracle.d, oracle.value_range
@@ -257,6 +362,7 @@ def adaptive(
     t0 = time.perf_counter()
     Q, V, S, Z, effort, policies, group, curve, cache = [], [], [], [], [], [], [], [], {}
     n_evaluations = 0
+    per_round = batch
     pending = np.eye(d)
     status = Status.SUCCESS
     inconsistency = None
@@ -293,15 +399,26 @@ def adaptive(
             else:
                 U = np.unique(evidence.V, axis=0)
                 cert, corners, short, fresh = envelope_certificate(
-                    U, evidence.Q, evidence.bounds(), eps, delta, cache, n_fresh=batch, value_range=value_range
+                    U, evidence.Q, evidence.bounds(), eps, delta, cache, n_fresh=per_round if per_round == 1 else 4 * per_round,
+                    value_range=value_range,
                 )
+                # a round's certificate costs about its number of corners: past CORNERS_PER_CALL of them
+                # (d ≳ 8) query more corners per round (spread out) instead of re-certifying after each call
+                per_round = batch * int(min(MAX_ROUND_GROWTH, max(1, len(corners) // CORNERS_PER_CALL)))
                 queried = {w.tobytes() for w in np.round(evidence.Q, WEIGHT_DECIMALS)}
-                order = [i for i in np.argsort(-short, kind="stable") if short[i] > SHORTFALL]
-                order = [i for i in order if fresh[i] and np.round(corners[i], WEIGHT_DECIMALS).tobytes() not in queried]
-                pending, evaluate = corners[order[:batch]], []
+                ok = (short > SHORTFALL) & fresh
+                ok[ok] = [w.tobytes() not in queried for w in np.round(corners[ok], WEIGHT_DECIMALS)]
+                # rounds ramp up (at most as many weights as queried so far): a first wide round
+                # would overshoot a small portfolio
+                pending, evaluate = _select(corners, short, ok, min(per_round, len(Q)), evidence.Q), []
             curve.append((len(Q), cert.violation, cert.eps_star, cert.delta_star))
             bar.set_postfix(violation=f"{cert.violation:.2e}", members=len(Q))
+            if max_calls is None and not evidence.noisy:
+                _estimate_total(bar, curve, eps, delta, d)
             if inconsistency is not None or cert.certified or (not len(pending) and not evaluate):
+                break
+            if time_limit is not None and time.perf_counter() - t0 >= time_limit:
+                status = Status.TIME_LIMIT
                 break
             if cap is not None and len(Q) >= cap and not evaluate:
                 status = Status.BUDGET_EXHAUSTED
@@ -328,7 +445,11 @@ def adaptive(
         members = np.sort(np.unique(Va, axis=0, return_index=True)[1])
     size_before = len(members)
     if prune == "greedy" and status == Status.SUCCESS:
-        members, cert = _prune(members, evidence, eps, delta, cert, cache, n_evaluations)
+        searched = time.perf_counter() - t0
+        allowed = max(2.0, searched if time_limit is None else time_limit - searched)
+        members, cert, prune_complete = _prune(members, evidence, eps, delta, cert, cache, n_evaluations, allowed)
+    else:
+        prune_complete = False
     if evidence.noisy:  # the final certificate with its pure gaps
         cert = robust_certificate(evidence, members, eps, delta, cache=cache, version=n_evaluations, gaps=True)[0]
     note = ""
@@ -363,6 +484,7 @@ def adaptive(
         certificate=cert,
         info={
             "rounds": len(curve),
+            "prune_complete": prune_complete,
             "size_before_prune": size_before,
             "eta": [eta_m, eta_a],
             "eta_declared": declared,
@@ -439,25 +561,42 @@ def _next_noisy(pairs, evidence, effort, can_evaluate, max_repeats, batch, eps, 
     return np.array(queries).reshape(-1, evidence.Q.shape[1]), sorted(evaluate)
 
 
-def _prune(members, evidence, eps, delta, cert, cache, version):
-    """Greedily drop members (least used at the corner weights first) while certified."""
+def _prune(members, evidence, eps, delta, cert, cache, version, seconds=np.inf):
+    """Greedily drop members (least used at the corner weights first) while certified, for at
+    most ``seconds``; returns ``(members, certificate, whether every member was tried)``."""
+    t0 = time.perf_counter()
     V = evidence.V
     corners = corner_weights(V[members])
     use = np.bincount(np.argmax(corners @ V[members].T, axis=1), minlength=len(members))
     keep = list(members)
+    if not evidence.noisy:
+        # A necessary test for each trial, without LPs: every vector found is feasible in the
+        # optimistic bound's LP (unless the oracle is inconsistent, and then nothing is pruned), so
+        # UB(w) >= max_i w·V_i; a trial that falls short of that (or of a current bound in the
+        # cache) at the corners, the queried weights or the cached weights fails its certificate.
+        n_q, d = len(evidence.Q), V.shape[1]
+        seen = [(k, ub) for k, (ub, n) in cache.items() if n == n_q]
+        P = np.r_[np.array([np.frombuffer(k) for k, _ in seen]).reshape(-1, d), corners, evidence.Q]
+        low = np.r_[np.array([ub for _, ub in seen]).reshape(-1) - PRUNE_MARGIN, np.full(len(P) - len(seen), -np.inf)]
+        need = (1.0 - eps) * np.maximum(low, (P @ V.T).max(axis=1)) - delta
     for j in [members[i] for i in np.argsort(use, kind="stable")]:
-        trial = [m for m in keep if m != j]
+        if time.perf_counter() - t0 > seconds:
+            return np.array(keep), cert, False
+        trial = [i for i in keep if i != j]
         if not trial:
             continue
+        if not evidence.noisy and np.any(need - (P @ V[trial].T).max(axis=1) > SHORTFALL + PRUNE_MARGIN):
+            continue  # short at a weight where UB is known from below: its certificate fails
         if evidence.noisy:
             trial_cert = robust_certificate(evidence, trial, eps, delta, cache=cache, version=version)[0]
         else:
             trial_cert = envelope_certificate(
-                V[trial], evidence.Q, evidence.bounds(), eps, delta, cache, value_range=evidence.value_range
+                V[trial], evidence.Q, evidence.bounds(), eps, delta, cache, value_range=evidence.value_range,
+                early_exit=V,
             )[0]
         if trial_cert.certified:
             keep, cert = trial, trial_cert
-    return np.array(keep), cert
+    return np.array(keep), cert, True
 
 
 def ccs(oracle, *, progress=False):

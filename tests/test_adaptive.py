@@ -183,3 +183,84 @@ def test_ccs_warns_when_the_search_is_not_certified(monkeypatch):
     with pytest.warns(RuntimeWarning, match="status 'numerical-trouble'.*not proven"):
         out = palmopt.ccs(palmopt.as_oracle(lambda w: w, d=2, name="identity"))
     np.testing.assert_array_equal(out, np.eye(2)[::-1])
+
+
+def _sphere_front(d, n, seed):
+    V = np.abs(np.random.default_rng(seed).normal(size=(n, d)))
+    return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+
+def _argmax_oracle(V):
+    return palmopt.as_oracle(lambda w: V[np.argmax(V @ w)], d=V.shape[1])
+
+
+# targets and the pairs (looser, tighter) among them
+_LADDER = [(0.0, 0.0), (0.01, 0.0), (0.0, 0.01), (0.01, 0.01), (0.02, 0.01), (0.05, 0.05), (0.1, 0.1)]
+_LOOSER = [(1, 0), (2, 0), (3, 1), (3, 2), (4, 3), (5, 4), (6, 5)]
+
+
+def _assert_monotone(V):
+    oracle = _argmax_oracle(V)
+    calls = [palmopt.adaptive(oracle, e, dl, prune="none", progress=False).n_oracle_calls for e, dl in _LADDER]
+    for loose, tight in _LOOSER:
+        assert calls[loose] <= calls[tight], (_LADDER[loose], _LADDER[tight], calls)
+
+
+@settings(max_examples=20, deadline=None)
+@given(d=st.integers(2, 4), data=st.data())
+def test_a_looser_target_never_costs_more_calls(d, data):
+    """On small random fronts: (eps, delta) looser in both never takes more calls (the exact set included)."""
+    _assert_monotone(data.draw(policy_values(d, 1, 12)))
+
+
+@pytest.mark.parametrize("d,n,seed", [(2, 40, 0), (3, 25, 1), (3, 60, 2), (4, 30, 3)])
+def test_a_looser_target_never_costs_more_calls_on_spheres(d, n, seed):
+    _assert_monotone(_sphere_front(d, n, seed))
+
+
+@pytest.mark.parametrize("eps,delta", [(0.02, 0.01), (0.01, 0.0)])
+def test_batched_rounds_cost_few_extra_calls(eps, delta):
+    """batch=8: at most 1.5x the calls of one weight per round, in at most a quarter of the rounds."""
+    V = _sphere_front(3, 300, 0)
+    p1 = palmopt.adaptive(_argmax_oracle(V), eps, delta, progress=False)
+    p8 = palmopt.adaptive(_argmax_oracle(V), eps, delta, batch=8, progress=False)
+    assert p8.certificate.certified and palmopt.certify(p8, V, eps, delta).holds
+    assert p8.n_oracle_calls <= 1.5 * p1.n_oracle_calls, (p8.n_oracle_calls, p1.n_oracle_calls)
+    assert p8.info["rounds"] <= p1.info["rounds"] / 4, (p8.info["rounds"], p1.info["rounds"])
+
+
+def test_time_limit_returns_the_best_certificate_so_far():
+    V = _sphere_front(3, 300, 1)
+    p = palmopt.adaptive(_argmax_oracle(V), 0.0, 0.0, time_limit=1e-6, progress=False)
+    assert p.status == "time-limit" and not p.certificate.holds
+    assert p.n_oracle_calls == 3 and p.info["rounds"] == 1  # the vertices, then the clock
+    assert not p.info["prune_complete"]
+    exact = palmopt.certify(p, V)  # the anytime certificate is sound
+    assert exact.delta_star <= p.certificate.delta_star + 1e-9
+    with pytest.raises(ValueError, match="`time_limit` must be a finite number > 0"):
+        palmopt.adaptive(_argmax_oracle(V), 0.1, time_limit=0, progress=False)
+
+
+def test_rounds_grow_when_the_envelope_has_many_corners(monkeypatch):
+    import sys
+
+    module = sys.modules["palmopt.adaptive"]
+    V = _sphere_front(4, 200, 2)
+    plain = palmopt.adaptive(_argmax_oracle(V), 0.05, 0.05, progress=False)
+    monkeypatch.setattr(module, "CORNERS_PER_CALL", 10)
+    grown = palmopt.adaptive(_argmax_oracle(V), 0.05, 0.05, progress=False)
+    assert grown.certificate.certified and palmopt.certify(grown, V, 0.05, 0.05).holds
+    assert grown.info["rounds"] < plain.info["rounds"] and grown.info["prune_complete"]
+
+
+def test_non_linear_scalarizations_are_refused():
+    from palmopt.scalarizations import Tchebycheff
+
+    class MinUsers:
+        d, scalarization = 2, Tchebycheff()
+
+        def __call__(self, w):
+            return palmopt.Solution(values=[0.5, 0.5])
+
+    with pytest.raises(ValueError, match="weighted sum only.*Tchebycheff"):
+        palmopt.adaptive(MinUsers(), 0.1, progress=False)
