@@ -38,6 +38,7 @@ from .portfolio import Portfolio
 from .prune import METHODS, _pack, covering_matrix, set_cover
 from .scalarizations import Linear, scalarization_of
 from .store import open_store
+from .status import Status
 from .tolerances import VERTEX_MARGIN
 from .uncertainty import NoiseBudget, pool
 
@@ -75,6 +76,7 @@ def palm(
     lazy=False,
     confidence=0.95,
     tails="normal",
+    max_calls=None,
 ):
     r"""The PALM portfolio: oracle calls on the exact net, then set-cover pruning.
 
@@ -119,6 +121,11 @@ def palm(
         every value was exact).  Needs a rounding form linear in ``w``.
     tails : {"normal", "chebyshev"}
         As in :func:`palmopt.adaptive`.
+    max_calls : int, optional
+        Lazy PALM only: a budget of oracle calls.  When it runs out the walk calls no more; net
+        points that no member covers are left out of the cover, counted in
+        ``info["uncovered_points"]``, and the portfolio's status is ``BUDGET_EXHAUSTED`` (no
+        guarantee is claimed).
 
     Returns
     -------
@@ -150,6 +157,9 @@ def palm(
     """
     eps, delta = check_tolerances(eps, delta)
     budget = NoiseBudget(confidence, tails)
+    max_calls = None if max_calls is None else check_count(max_calls, "max_calls")
+    if max_calls is not None and not lazy:
+        raise ValueError("`max_calls` bounds lazy PALM's walk; without lazy=True PALM calls every net point.")
     prune = check_choice(prune, "prune", METHODS)
     split = check_fraction(split, "split")
     max_points = check_count(max_points, "max_points")
@@ -181,7 +191,8 @@ def palm(
     if lazy:
         with open_store(store, oracle, params) as run_store:
             walk = _lazy_walk(
-                oracle, oracle.d, eps1, delta1, eps2, delta2, executor, run_store, progress, transform, budget
+                oracle, oracle.d, eps1, delta1, eps2, delta2, executor, run_store, progress, transform, budget,
+                max_calls=max_calls,
             )
         points, solutions, n_new, first, C, n_net = walk
         noisy = budget.used > 0
@@ -220,6 +231,10 @@ def palm(
             )
         n_calls = len(np.unique(net.points, axis=0))  # distinct weights: one call each
         weights_of = net.points
+    uncovered = 0
+    if lazy and max_calls is not None and n_new >= max_calls:  # the budget ran out: drop what nothing covers
+        coverable = C.any(axis=1)
+        uncovered, C = int((~coverable).sum()), C[coverable]
     cover_ = set_cover(C, prune)
     chosen = cover_.columns
     greedy_size = len(set_cover(C, "greedy")) if prune == "exact" else None
@@ -244,6 +259,8 @@ def palm(
         "seconds_oracle": t_oracle,
         "seconds_total": time.perf_counter() - t0,
     }
+    exhausted = lazy and max_calls is not None and n_new >= max_calls and uncovered > 0
+    info["uncovered_points"] = uncovered
     return Portfolio(
         values=V_called[keep],
         weights=weights_of[keep],
@@ -252,6 +269,7 @@ def palm(
         eps=eps,
         delta=delta,
         method="palm",
+        status=Status.BUDGET_EXHAUSTED if exhausted else Status.SUCCESS,
         info=info,
     )
 
@@ -380,7 +398,8 @@ def _bound_vertices(Q, b):
 
 
 def _lazy_walk(
-    oracle, d, eps1, delta1, eps2, delta2, executor, store, progress, transform, budget, block=4096, shuffle=1 << 17
+    oracle, d, eps1, delta1, eps2, delta2, executor, store, progress, transform, budget, block=4096, shuffle=1 << 17,
+    max_calls=None,
 ):
     """Call the oracle only at net points the optimistic bound cannot vouch for, streaming the net.
 
@@ -423,6 +442,8 @@ def _lazy_walk(
         return (L @ state["U"].T).max(axis=1) >= (1.0 - eps2) * bound - delta2
 
     def call(l):
+        if max_calls is not None and len(Q) >= max_calls:
+            return  # the budget is spent: the point stays unvouched (and may stay uncovered)
         w = l / l.sum()
         sol, _ = run_calls(oracle, w[None, :], executor=executor, store=store, progress=False)
         v, se = sol[0].values, sol[0].stderr

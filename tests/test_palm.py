@@ -295,3 +295,15 @@ def test_noisy_values_are_refused_where_pruning_cannot_use_them():
     front = sphere(2, 10, np.random.default_rng(0))
     with pytest.raises(ValueError, match="`confidence`"):
         palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, confidence=1.0, progress=False)
+
+
+def test_lazy_palm_stops_at_its_call_budget():
+    from .test_uncertainty import NoisyFront, sphere
+
+    front = sphere(3, 40, np.random.default_rng(0))
+    full = palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, lazy=True, progress=False)
+    cut = palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, lazy=True, max_calls=3, progress=False)
+    assert full.n_oracle_calls > 3 and full.status == "success"
+    assert cut.n_oracle_calls == 3 and cut.status == "budget-exhausted" and cut.info["uncovered_points"] > 0
+    with pytest.raises(ValueError, match="lazy=True"):
+        palmopt.palm(NoisyFront(front, 0.02, 0), 0.2, 0.1, max_calls=3, progress=False)

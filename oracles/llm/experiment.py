@@ -376,7 +376,7 @@ def _run_method(method, oracle, spec_exp, k, out):
     if method == "adaptive":
         p = palmopt.adaptive(rec, eps, delta, max_calls=spec_exp.get("max_calls"), store=store, progress=False)
     elif method == "palm":
-        p = palmopt.palm(rec, eps, delta, lazy=True, store=store, progress=False)
+        p = palmopt.palm(rec, eps, delta, lazy=True, max_calls=spec_exp.get("max_calls"), store=store, progress=False)
     elif method == "uniform":
         p = palmopt.baselines.uniform(rec, k, store=store)
     elif method == "random":
