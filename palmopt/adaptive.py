@@ -45,7 +45,7 @@ from .portfolio import Portfolio
 from .store import open_store
 from .tolerances import FLOAT_SLACK, LP_SANDWICH, SAME_VALUE, SHORTFALL, WEIGHT_DECIMALS
 from .scalarizations import scalarization_of
-from .uncertainty import Evidence, NoiseBudget, _pair_lp, observed_error, pool, robust_certificate
+from .uncertainty import Evidence, NoiseBudget, _pair_lp, observed_error, policy_key, pool, robust_certificate
 
 __all__ = ["adaptive", "ccs", "envelope_certificate"]
 
@@ -361,6 +361,7 @@ def adaptive(
 
     t0 = time.perf_counter()
     Q, V, S, Z, effort, policies, group, curve, cache = [], [], [], [], [], [], [], [], {}
+    groups = {}  # policy key -> the first query that returned the policy
     n_evaluations = 0
     per_round = batch
     pending = np.eye(d)
@@ -376,7 +377,7 @@ def adaptive(
             for w, sol in zip(pending, solutions):
                 se = np.zeros(d) if sol.stderr is None else np.array(sol.stderr)
                 q = len(Q)
-                g = next((j for j in set(group) if _same_policy(policies[j], sol.policy)), q)
+                g = groups.setdefault(policy_key(sol.policy, ("call", q)), q)
                 Q.append(w)
                 V.append(np.array(sol.values))
                 S.append(se)
@@ -503,20 +504,6 @@ def adaptive(
             ),
         },
     )
-
-
-def _same_policy(a, b):
-    """Whether two policy handles are the same policy (``None`` is never the same)."""
-    if a is None or b is None:
-        return False
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except Exception:  # handles whose comparison is not a truth value are not identified
-        return False
 
 
 def _pool_into(g, q, group, V, S, Z, budget, d):

@@ -40,7 +40,7 @@ from .scalarizations import Linear, scalarization_of
 from .store import open_store
 from .status import Status
 from .tolerances import VERTEX_MARGIN
-from .uncertainty import NoiseBudget, pool
+from .uncertainty import NoiseBudget, policy_key, pool
 
 __all__ = ["palm", "budget_split"]
 
@@ -280,7 +280,7 @@ def _pooled_boxes(solutions, budget, value_range):
     indexed like ``first``), one estimate spent from ``budget`` per group."""
     groups, own = {}, np.empty(len(solutions), dtype=np.int64)
     for i, sol in enumerate(solutions):
-        own[i] = groups.setdefault(_policy_key(sol.policy, i), len(groups))
+        own[i] = groups.setdefault(policy_key(sol.policy, ("call", i)), len(groups))
     d = len(solutions[0].values)
     first = np.array([np.flatnonzero(own == g)[0] for g in range(len(groups))], dtype=np.int64)
     V, low, high = np.empty((len(solutions), d)), np.empty((len(first), d)), np.empty((len(first), d))
@@ -292,16 +292,6 @@ def _pooled_boxes(solutions, budget, value_range):
         V[rows] = np.clip(v, *value_range)  # the point estimate, within the known range
         low[g], high[g] = np.clip(v - z * s, *value_range), np.clip(v + z * s, *value_range)
     return V, first, own, low, high
-
-
-def _policy_key(policy, i):
-    """A key equal for equal policy handles (arrays by content); unhashable or ``None``: unique."""
-    if isinstance(policy, np.ndarray):
-        return ("array", policy.dtype.str, policy.shape, policy.tobytes())
-    try:
-        return ("handle", type(policy).__name__, policy) if policy is not None and hash(policy) is not None else i
-    except TypeError:
-        return i
 
 
 def _check_net_size(d, eps, delta, eps1, delta1, max_points, lazy, scal):

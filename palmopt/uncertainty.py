@@ -51,7 +51,7 @@ from .status import Status
 from .tolerances import LP_SANDWICH, SHORTFALL, WEIGHT_DECIMALS
 from .validation import check_choice, check_count, check_fraction
 
-__all__ = ["NoiseBudget", "Evidence", "Replicates", "pool", "observed_error", "robust_certificate", "replicate"]
+__all__ = ["NoiseBudget", "Evidence", "Replicates", "pool", "policy_key", "observed_error", "robust_certificate", "replicate"]
 
 #: How the tails of an estimate's error are bounded.
 TAILS = ("normal", "chebyshev")
@@ -127,6 +127,29 @@ def pool(values, stderrs):
         return V[np.argmax(exact)].copy(), np.zeros(V.shape[1])
     inv = 1.0 / S**2
     return (inv * V).sum(axis=0) / inv.sum(axis=0), 1.0 / np.sqrt(inv.sum(axis=0))
+
+
+def policy_key(policy, default):
+    """A key equal for equal policy handles (arrays by content, hashable handles by value), so
+    that estimates of one policy can be pooled; ``default`` (unique) for ``None`` and for handles
+    that cannot be compared that way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from palmopt.uncertainty import policy_key
+    >>> policy_key(np.array([0, 1]), 0) == policy_key(np.array([0, 1]), 1), policy_key(None, 7)
+    (True, 7)
+    """
+    if isinstance(policy, np.ndarray):
+        return ("array", policy.dtype.str, policy.shape, policy.tobytes())
+    if policy is None:
+        return default
+    try:
+        hash(policy)
+    except TypeError:
+        return default
+    return ("handle", type(policy).__name__, policy)
 
 
 @dataclass(frozen=True, eq=False)
