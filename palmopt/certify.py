@@ -280,7 +280,7 @@ def certify(portfolio, reference, eps=None, delta=None, *, gaps=True, method="au
     worst, add, ratio, gap, n_lps, trouble = result
     beaten = _warn_if_beaten(env, T, stacklevel=3)
     extra = {}
-    if beaten is not None and "note" in Certificate.__dataclass_fields__:
+    if beaten is not None:
         extra["note"] = (
             f"the portfolio beats the reference front by {beaten[0]:.3g} (member {beaten[2]}): "
             "the reference is not the true front."
@@ -299,6 +299,10 @@ def certify(portfolio, reference, eps=None, delta=None, *, gaps=True, method="au
         status=Status.NUMERICAL_TROUBLE if trouble or gap > LP_SANDWICH else Status.SUCCESS,
         max_lp_gap=float(gap),
         n_lps=n_lps,
+        assumptions={
+            "reference": f"OPT(w) is the best of the {len(T)} reference vectors at w (the truth when they are the "
+            f"exact front); members' values are their true values",
+        },
         **extra,
     )
 
@@ -918,10 +922,9 @@ class OptimisticBound:
             ub = np.minimum(ub, Ys @ self.b + np.maximum(Cr * self.hi, Cr * self.lo).sum(axis=1))
         primal = np.einsum("ij,ij->i", W, np.clip(X, self.lo, self.hi))
         gap = float((ub - primal)[ok].max(initial=0.0))
-        if not ok.all():  # infeasible (or failed): the box alone
-            box = np.maximum(W * self.hi, W * self.lo).sum(axis=1)
-            ub[~ok] = box[~ok]
-            gap = np.inf
+        if not ok.all():  # the warm model failed there (degenerate data): the plain LP decides
+            ub[~ok], gap_lp = _upper_bound_lp(W[~ok], self.Q, self.b, self.lo, self.hi)
+            gap = max(gap, gap_lp)
         return ub, gap
 
 

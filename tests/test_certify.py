@@ -241,6 +241,7 @@ def test_incremental_corners_on_tied_and_snapped_values(d, data):
 @given(d=st.integers(2, 6), data=st.data())
 def test_warm_started_bound_equals_the_lp_per_weight(d, data):
     from palmopt.certify import OptimisticBound, upper_bound_opt
+    from palmopt.tolerances import LP_SANDWICH
 
     from .strategies import simplex_points
 
@@ -256,7 +257,7 @@ def test_warm_started_bound_equals_the_lp_per_weight(d, data):
     assert np.isinf(gap) or gap <= 1e-7  # verified to LP_SANDWICH (the warm start is often the tighter)
 
     def close(got, want):  # both are upper bounds on the optimum, each within its own verified gap
-        tol = 1e-9 + max([g for g in (got[1], want[1]) if np.isfinite(g)], default=0.0)
+        tol = LP_SANDWICH + max([g for g in (got[1], want[1]) if np.isfinite(g)], default=0.0)
         np.testing.assert_allclose(got[0], want[0], atol=tol, rtol=0)
 
     close((ub, gap), (ub_lp, gap_lp))
