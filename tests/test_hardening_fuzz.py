@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from palmopt import Portfolio
 from palmopt.cli import main
 
+from .test_hardening import _HookRecorder
+
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 
@@ -100,19 +102,7 @@ def test_oracle_argument_parsing_is_total(pairs, name):
 
 
 # -- Portfolio.load on mutated manifests -------------------------------------------------------------
-class _Hooks:
-    def __init__(self):
-        self.read = []
 
-    def save_policy(self, policy, directory):
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, f"p{int(policy[0])}.npy")
-        np.save(path, np.asarray(policy), allow_pickle=False)
-        return path
-
-    def load_policy(self, path):
-        self.read.append(path)
-        return np.load(path, allow_pickle=False)
 
 
 JSON = st.recursive(
@@ -138,7 +128,7 @@ def saved(tmp_path_factory):
     (root / "x.npy").write_bytes(b"outside")
     W = np.eye(3)
     Portfolio(values=W, weights=W, policies=[np.array([0]), np.array([1]), np.array([2])], eps=0.1).save(
-        root / "p", oracle=_Hooks()
+        root / "p", oracle=_HookRecorder()
     )
     return root, json.loads((root / "p" / "portfolio.json").read_text())
 
@@ -162,7 +152,7 @@ def test_portfolio_load_on_mutated_manifests(saved, edits):
         else:
             manifest[key] = value
     (root / "p" / "portfolio.json").write_text(json.dumps(manifest))
-    hooks = _Hooks()
+    hooks = _HookRecorder()
     try:
         p = Portfolio.load(root / "p", oracle=hooks)
     except (ValueError, FileNotFoundError) as exc:

@@ -378,6 +378,24 @@ class GRPOOracle:
         e.g. in the seed, never overwrite each other's adapters)."""
         return f"{_weight_tag(w)}-{hashlib.sha1(self._fingerprint.encode()).hexdigest()[:8]}"
 
+    def _sample_and_score(self, model, n, seed):
+        """``n`` completions per held-out prompt with the training's sampling settings, and their
+        rewards: ``(R, completions, ids, device)``."""
+        cfg = self.config
+        completions, ids = sample(
+            model,
+            self.tokenizer,
+            self.eval_rows,
+            n,
+            max_new_tokens=cfg.max_completion_length,
+            temperature=cfg.sampling()["temperature"],
+            seed=seed,
+            batch_size=cfg.eval_batch_size,
+            generation_kwargs=cfg.sampling(),
+        )
+        R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
+        return R, completions, ids, str(next(model.parameters()).device)
+
     def evaluate(self, policy, *, repeats=1, seed=None):
         """A fresh, independent evaluation of the adapter ``policy``: a :class:`~palmopt.oracle.Solution`.
 
@@ -408,19 +426,7 @@ class GRPOOracle:
         t0 = time.perf_counter()
         with torch_threads(cfg.num_threads), quiet():
             model = self.load_model(policy)
-            completions, ids = sample(
-                model,
-                self.tokenizer,
-                self.eval_rows,
-                n,
-                max_new_tokens=cfg.max_completion_length,
-                temperature=cfg.sampling()["temperature"],
-                seed=seed,
-                batch_size=cfg.eval_batch_size,
-                generation_kwargs=cfg.sampling(),
-            )
-            R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
-            device = str(next(model.parameters()).device)
+            R, completions, ids, device = self._sample_and_score(model, n, seed)
         del model
         if torch.cuda.is_available():
             gc.collect()
@@ -534,19 +540,7 @@ class GRPOOracle:
             t1 = time.perf_counter()
             eval_seed = cfg.seed + 1
             n = cfg.eval_samples
-            completions, ids = sample(
-                policy,
-                self.tokenizer,
-                self.eval_rows,
-                n,
-                max_new_tokens=cfg.max_completion_length,
-                temperature=cfg.sampling()["temperature"],
-                seed=eval_seed,
-                batch_size=cfg.eval_batch_size,
-                generation_kwargs=cfg.sampling(),
-            )
-            device = str(next(policy.parameters()).device)
-            R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
+            R, completions, ids, device = self._sample_and_score(policy, n, eval_seed)
             t_eval = time.perf_counter() - t1
         values, se = summarise(R, len(self.eval_rows), n)
         with open(os.path.join(out, "eval_samples.json"), "w") as f:
