@@ -8,8 +8,10 @@ argmax oracle ``palmopt.as_oracle(lambda w: V[argmax V@w], d)``) for each ``d`` 
 random tabular MOMDPs (``oracles.tabular.instances.random_momdp(5, 3, d)``, 243 deterministic
 policies).  Per row: oracle calls, portfolio size, the minimum portfolio size
 (:func:`palmopt.minimum.minimum_portfolio`, its bounds when not exact), palmopt's own time in
-:func:`palmopt.adaptive` (wall time minus the time inside the oracle) and the time of
-:func:`palmopt.certify` of the result against the front; morl-baselines' ``LinearSupport`` on
+:func:`palmopt.adaptive` (wall time minus the time inside the oracle), the search it used
+(``corners``, or ``sampled`` past ``MAX_CORNERS`` corner weights, d ≳ 9), the share of 20,000
+uniform weights where the portfolio misses the target against the true front, and the time of
+:func:`palmopt.certify` of the result against the front (the exact whole-simplex check); morl-baselines' ``LinearSupport`` on
 the same oracle where it is installed (additive target ``(0, delta + eps)``).  First, the two
 per-round costs of the corner-weight search, replayed on the queries of a budgeted run
 (``max_calls=--replay-calls``, so that they are measured even where the full run does not
@@ -154,9 +156,13 @@ def run_row(spec, eps, delta, min_limit, send, replay_calls=40):
     send({**replay(rec.log), "stage": "adaptive"})
     rec = Recorded(oracle, send)
     t0 = time.perf_counter()
-    p = palmopt.adaptive(rec, eps, delta, progress=False)
+    p = palmopt.adaptive(rec, eps, delta, progress=False, seed=seed)
     total = time.perf_counter() - t0
+    # the share of 20,000 uniform weights where the portfolio misses the target against the true front
+    W = np.random.default_rng(seed + 1).dirichlet(np.ones(d), 20_000)
+    missed = float(np.mean((1 - eps) * (W @ front.T).max(axis=1) - delta - (W @ p.values.T).max(axis=1) > 1e-9))
     send({"calls": p.n_oracle_calls, "size": len(p), "status": str(p.status), "own": total - rec.seconds,
+          "method": p.info["method"], "uncovered": p.certificate.uncovered, "missed": missed,
           "stage": "certify"})  # fmt: skip
     t0 = time.perf_counter()
     cert = palmopt.certify(p, front, eps, delta)
@@ -264,7 +270,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes 300 only, d = 2..8, MOMDPs d <= 4")
     parser.add_argument("--out", default="bench/results")
-    parser.add_argument("--dims", default="2,3,4,5,6,7,8")
+    parser.add_argument("--dims", default="2,3,4,5,6,7,8,9,10")
     parser.add_argument("--sizes", default="300,3000")
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--delta", type=float, default=0.0)
@@ -307,7 +313,8 @@ def main(argv=None):
     unit = min(reference_workload() for _ in range(3))
     cert_rows = certify_scale([int(x) for x in args.certify_sizes.split(",")], unit, np.random.default_rng(7))
 
-    keys = ["instance", "d", "front", "calls", "size", "min_size", "status", "own", "certify", "holds",
+    keys = ["instance", "d", "front", "method", "calls", "size", "min_size", "status", "own", "certify", "holds",
+            "uncovered", "missed",
             "ls_calls", "ls_size", "rounds", "corners", "corner_scratch", "corner_incremental", "bound_lp",
             "bound_warm", "wall", "unit", "note"]  # fmt: skip
     with open(os.path.join(args.out, "scale.csv"), "w", newline="") as f:
@@ -319,13 +326,15 @@ def main(argv=None):
                 f"row ({min(units):.3f} .. {max(units):.3f} s; {unit:.3f} s for the certify table).  "
                 f"Target (eps, delta) = ({args.eps}, {args.delta}); {args.time_limit:g} s per row.  "
                 f"morl-baselines LinearSupport: {'installed' if ls_available else ls_note[1]}.\n\n")  # fmt: skip
-        f.write("| instance | d | front | calls | size | min size | palmopt own time | certify | LinearSupport calls "
+        f.write("| instance | d | front | method | calls | size | min size | status | palmopt own time | certify "
+                "| exact check | share missed (20k uniform w) | LinearSupport calls "
                 "| corners | corners/round scratch → incremental | bound/round LP → warm | note |\n")  # fmt: skip
-        f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
         for r in rows:
             f.write(
-                f"| {r['instance']} | {r['d']} | {r['front']} | {_fmt(r.get('calls'))} | {_fmt(r.get('size'))} | "
-                f"{_fmt(r.get('min_size'))} | {_fmt(r.get('own'))} | {_fmt(r.get('certify'))} | "
+                f"| {r['instance']} | {r['d']} | {r['front']} | {r.get('method', '')} | {_fmt(r.get('calls'))} | "
+                f"{_fmt(r.get('size'))} | {_fmt(r.get('min_size'))} | {r.get('status', '')} | {_fmt(r.get('own'))} | "
+                f"{_fmt(r.get('certify'))} | {r.get('holds', '')} | {_fmt(r.get('missed'))} | "
                 f"{_fmt(r.get('ls_calls'))} | {_fmt(r.get('corners'))} | "
                 f"{_fmt(r.get('corner_scratch'))} → {_fmt(r.get('corner_incremental'))} | "
                 f"{_fmt(r.get('bound_lp'))} → {_fmt(r.get('bound_warm'))} | {r['note']} |\n"

@@ -31,11 +31,14 @@ class Certificate:
         Worst pure additive gap ``max_w OPT(w) - LB(w)`` and a weight attaining it.
     eps, delta : float
         The guarantee that was checked.
-    kind : {"exact", "black-box"}
+    kind : {"exact", "black-box", "sampled"}
         ``"exact"``: ``OPT`` is the upper envelope of an exact reference front
         (:func:`certify`).  ``"black-box"``: ``OPT`` is replaced by the optimistic upper bound
         built from the oracle's answers (adaptive runs); valid for an oracle within its declared
-        error.
+        error.  ``"sampled"``: the black-box bound checked at ``samples`` random weights only
+        (``adaptive`` where the corner weights are too many): not a claim about every ``w`` --
+        ``holds`` says every sample met the target, ``uncovered`` bounds the share of the
+        simplex where it may fail, and :attr:`certified` is False.
     status : Status
         ``SUCCESS`` when every LP's primal and dual values agree within ``LP_SANDWICH`` when
         recomputed with NumPy; ``NUMERICAL_TROUBLE`` otherwise (then ``holds`` is not to be
@@ -44,8 +47,9 @@ class Certificate:
         The largest primal-dual disagreement seen.
     n_lps : int
     confidence : float
-        The probability, over the oracle's evaluation noise, with which ``holds`` is true of the
-        policies' true values: ``1.0`` when every value used was exact.
+        The probability, over the oracle's evaluation noise (and, for ``"sampled"``, over
+        palmopt's own draw of the weights), with which the claim is true of the policies' true
+        values: ``1.0`` when every value used was exact and nothing was sampled.
     observed_error : float
         Black-box only: the largest excess, net of the noise allowance, of some returned policy's
         value at a queried weight over the bound the declared error puts on ``OPT`` there
@@ -58,6 +62,14 @@ class Certificate:
     note : str
         A sentence for the user when the certificate does not hold for a reason other than a
         shortfall (e.g. the two weights whose answers contradict the declared error).
+    uncovered : float
+        ``"sampled"`` only: with probability ``confidence``, the weights where the target fails
+        have uniform measure at most ``uncovered`` (``1 - alpha**(1/samples)`` for
+        ``alpha = 1 - confidence`` when every sample met it; ``1.0`` when not verified).  ``0``
+        for the whole-simplex kinds.
+    samples : int
+        ``"sampled"`` only: how many uniform random weights, drawn after the portfolio was
+        fixed, the claim was verified on.
     """
 
     holds: bool
@@ -77,6 +89,8 @@ class Certificate:
     observed_error: float = 0.0
     assumptions: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+    uncovered: float = 0.0
+    samples: int = 0
 
     def __post_init__(self):
         for name in ("worst_weight", "eps_weight", "delta_weight"):
@@ -90,8 +104,9 @@ class Certificate:
 
     @property
     def certified(self):
-        """``holds`` and the LPs were verified: the guarantee is proven (for ``kind``'s ``OPT``)."""
-        return self.holds and self.status == Status.SUCCESS
+        """``holds`` and the LPs were verified: the guarantee is proven for every ``w`` (for
+        ``kind``'s ``OPT``).  Never for ``"sampled"`` certificates."""
+        return self.holds and self.status == Status.SUCCESS and self.kind != "sampled"
 
     def __repr__(self):
         return (
@@ -100,18 +115,31 @@ class Certificate:
             f"delta_star={self.delta_star:.4g}, kind={self.kind!r}, status={str(self.status)!r}"
             + (f", confidence={self.confidence:g}" if self.confidence < 1 else "")
             + (f", observed_error={self.observed_error:.4g}" if self.observed_error > 0 else "")
+            + (f", uncovered={self.uncovered:.3g}, samples={self.samples}" if self.kind == "sampled" else "")
             + ")"
         )
 
     def describe(self):
         """The claim in words, with every assumption it rests on (printed by the CLI)."""
-        verdict = "certified" if self.certified else f"NOT certified ({self.status})"
-        lines = [
-            f"{verdict}: every w on the simplex has a member with w·v >= (1 - {self.eps:g}) OPT(w) - {self.delta:g}"
-            f"  [{self.kind}; worst shortfall {self.violation:.3g}, eps* {self.eps_star:.3g}, "
-            f"delta* {self.delta_star:.3g}]"
-        ]
-        if self.confidence < 1:
+        target = f"a member with w·v >= (1 - {self.eps:g}) OPT(w) - {self.delta:g}"
+        if self.kind == "sampled":
+            verdict = "sampled, NOT certified for every w" + ("" if self.holds else f" (target missed, {self.status})")
+            lines = [
+                f"{verdict}: {target} at all {self.samples} uniform random weights drawn after the search; with "
+                f"probability >= {self.confidence:g}, the weights without such a member cover at most "
+                f"{self.uncovered:.3g} of the simplex  [worst sampled shortfall {self.violation:.3g}]"
+                if self.holds and self.samples
+                else f"{verdict}: {target} was checked at random weights only  [worst sampled shortfall "
+                f"{self.violation:.3g}]"
+            ]
+        else:
+            verdict = "certified" if self.certified else f"NOT certified ({self.status})"
+            lines = [
+                f"{verdict}: every w on the simplex has {target}"
+                f"  [{self.kind}; worst shortfall {self.violation:.3g}, eps* {self.eps_star:.3g}, "
+                f"delta* {self.delta_star:.3g}]"
+            ]
+        if self.confidence < 1 and self.kind != "sampled":
             lines.append(f"  holds with probability >= {self.confidence:g} over the evaluation noise")
         lines += [f"  assumes {key}: {value}" for key, value in self.assumptions.items()]
         if self.note:
@@ -149,7 +177,7 @@ class Certificate:
 
 
 #: Fields added after the first saved certificates (their defaults apply when absent).
-_OPTIONAL = ("confidence", "observed_error", "assumptions", "note")
+_OPTIONAL = ("confidence", "observed_error", "assumptions", "note", "uncovered", "samples")
 
 
 def _jsonable(obj):
@@ -163,7 +191,7 @@ def _jsonable(obj):
 
 
 #: What ``OPT`` a certificate was computed against.
-KINDS = ("exact", "black-box")
+KINDS = ("exact", "black-box", "sampled")
 #: Certificates saved before ``kind`` existed: their status word -> (kind, status).
 _LEGACY_STATUS = {
     "ok": ("exact", "success"),

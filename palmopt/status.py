@@ -23,6 +23,10 @@ class Status(enum.StrEnum):
     SUCCESS = "success"
     #: Finished, but the stated guarantee could not be certified.
     NOT_CERTIFIED = "not-certified"
+    #: Finished with a sampled guarantee only (``adaptive`` where the corner weights are too
+    #: many): the target was met at random weights drawn after the search, which bounds the share
+    #: of the simplex where it may fail (``certificate.uncovered``); not proven for every weight.
+    SAMPLED = "sampled"
     #: Stopped at the call budget (``max_calls``) or round budget (``max_rounds``).
     BUDGET_EXHAUSTED = "budget-exhausted"
     #: Stopped at ``time_limit``; the result is the best found, with bounds.

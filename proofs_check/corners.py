@@ -13,9 +13,12 @@ uniform Dirichlet points and points near the faces), which must never exceed it,
 exact LP certificate :func:`palmopt.certify` (its plain per-vector LP path, ``method="lp"``), which
 must agree with it.  The same comparison is made for ``UB`` built from a few random oracle queries.
 
-Two fast paths are held to the same standard: ``certify``'s corner path (the default) must agree
-with the LP path, and the incremental corner weights (:class:`palmopt.certify.Corners`, members
-added one at a time) must equal :func:`~palmopt.certify.corner_weights` from scratch.
+Three fast paths are held to the same standard: ``certify``'s corner path (the default) must agree
+with the LP path; the incremental corner weights (:class:`palmopt.certify.Corners`, members
+added one at a time) must equal :func:`~palmopt.certify.corner_weights` from scratch; and the
+removal lemma behind ``adaptive``'s pruning -- every corner weight of the envelope without member
+``j`` is a corner weight of the whole envelope or a vertex of ``j``'s region under the other
+members' envelope (``palmopt.adaptive._removal_vertices``) -- must hold for every member.
 """
 
 import math
@@ -23,6 +26,7 @@ import time
 
 import numpy as np
 
+from palmopt.adaptive import ACTIVE, _removal_vertices
 from palmopt.certify import Corners, certify, corner_weights, upper_bound_opt
 from palmopt.nets import uniform
 from palmopt.status import Status
@@ -100,7 +104,11 @@ def corner_principle(
         ``max_lp_disagreement`` (corner maxima vs certify's ``eps*``, ``delta*`` and
         violation, LP path), ``max_fast_certify_disagreement`` (certify's corner path vs its LP
         path; must be ``≤ 1e-8``), ``max_incremental_corner_mismatch`` (incremental corner
-        weights vs from scratch; must be ``≤ 1e-8``), ``sampling_shortfall`` (how far the
+        weights vs from scratch; must be ``≤ 1e-8``), ``max_removal_corner_miss`` (the largest
+        distance from a corner weight of the envelope without one member to the nearest
+        weight of the whole envelope's corners and that member's removal vertices; must be
+        ``≤ 1e-8``; removals whose local vertices are in doubt, which ``adaptive`` certifies
+        from scratch instead, are counted in ``removals_in_doubt``), ``sampling_shortfall`` (how far the
         densest sample stays below the corner maximum: what sampling alone would miss) and a
         row per portfolio.
     """
@@ -167,6 +175,7 @@ def corner_principle(
                         abs(fast.delta_star - cert.delta_star),
                     ),
                     "incremental_corner_mismatch": _mismatch(inc.weights, C),
+                    **_removal_miss(U, C),
                 }
             )
     max_excess = max(max(r["excess"], r["ub_excess"]) for r in rows)
@@ -188,6 +197,9 @@ def corner_principle(
             "max_lp_disagreement": lp_dis,
             "max_fast_certify_disagreement": fast_dis,
             "max_incremental_corner_mismatch": inc_mis,
+            "max_removal_corner_miss": max(r["removal_corner_miss"] for r in rows),
+            "removals_checked": sum(r["removals"] for r in rows),
+            "removals_in_doubt": sum(r["removals_in_doubt"] for r in rows),
             "portfolios": len(rows),
             "sampling_shortfall": max(r["shortfall"] for r in rows),
             "seconds": time.perf_counter() - t0,
@@ -197,8 +209,33 @@ def corner_principle(
         and lp_dis <= 1e-6
         and fast_dis <= 1e-8
         and inc_mis <= 1e-8
+        and max(r["removal_corner_miss"] for r in rows) <= 1e-8
         and all(r["lp_status"] == Status.SUCCESS for r in rows),
     )
+
+
+def _removal_miss(U, C):
+    """For each member ``j`` of ``U`` (distinct, undominated ones), how far the corners without
+    ``j`` lie from the corners ``C`` with it plus ``j``'s removal vertices."""
+    U = np.unique(U, axis=0)
+    miss, checked, doubt = 0.0, 0, 0
+    lb = (C @ U.T).max(axis=1)
+    for j in range(len(U)):
+        rest = np.delete(U, j, axis=0)
+        if not len(rest):
+            continue
+        inR = C @ U[j] >= lb - ACTIVE
+        near = np.abs(C[inR] @ rest.T - lb[inR, None]) <= ACTIVE
+        neighbours = rest[near.any(axis=0)]
+        T = _removal_vertices(U[j], neighbours, U.shape[1]) if len(neighbours) else None
+        if T is None:
+            doubt += int(inR.any())
+            continue
+        checked += 1
+        candidates = np.vstack([C, T])
+        after = corner_weights(rest)
+        miss = max(miss, float(np.abs(after[:, None, :] - candidates[None, :, :]).max(axis=2).min(axis=1).max()))
+    return {"removal_corner_miss": miss, "removals": checked, "removals_in_doubt": doubt}
 
 
 def _mismatch(A, B):

@@ -264,3 +264,114 @@ def test_non_linear_scalarizations_are_refused():
 
     with pytest.raises(ValueError, match="weighted sum only.*Tchebycheff"):
         palmopt.adaptive(MinUsers(), 0.1, progress=False)
+
+
+def _greedy_from_scratch(values, Q, b, eps, delta):
+    """Greedy pruning of the distinct ``values`` found, each trial certified from scratch against the queries."""
+    import sys
+
+    module = sys.modules["palmopt.adaptive"]
+    members = list(range(len(values)))
+    keep = list(members)
+    for j in module._prune_order(members, values, corner_weights(values)):
+        trial = [i for i in keep if i != j]
+        if trial and module.envelope_certificate(values[trial], Q, b, eps, delta)[0].certified:
+            keep = trial
+    return np.unique(values[keep], axis=0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(d=st.integers(3, 5), seed=st.integers(0, 10**6), target=st.sampled_from([(0.05, 0.05), (0.02, 0.01), (0.1, 0.0)]))
+def test_local_pruning_decides_like_certificates_from_scratch(d, seed, target):
+    """Pruning checks each removal only inside the removed member's region (local vertices, implied
+    bounds where LB keeps): it must keep exactly the members that greedy pruning with every trial
+    certified from scratch keeps, and its certificate must hold when recomputed from scratch."""
+    import sys
+
+    eps, delta = target
+    V = _sphere_front(d, 80, seed)
+    calls = []
+
+    def answer(w):
+        calls.append((np.array(w), V[np.argmax(V @ w)]))
+        return calls[-1][1]
+
+    full = palmopt.adaptive(palmopt.as_oracle(answer, d=d, name="recorded"), eps, delta, prune="none", progress=False)
+    Q, found = (np.array(x) for x in zip(*calls))
+    b = np.einsum("ij,ij->i", Q, found)
+    pruned = palmopt.adaptive(_argmax_oracle(V), eps, delta, progress=False)
+    assert pruned.info["prune_complete"] and pruned.n_oracle_calls == full.n_oracle_calls == len(Q)
+    np.testing.assert_array_equal(np.unique(pruned.values, axis=0), _greedy_from_scratch(full.values, Q, b, eps, delta))
+    scratch = sys.modules["palmopt.adaptive"].envelope_certificate(pruned.values, Q, b, eps, delta)[0]
+    assert scratch.certified and pruned.certificate.certified
+    assert pruned.certificate.violation >= scratch.violation - 1e-7  # never better than the truth it claims
+    assert palmopt.certify(pruned, V, eps, delta).holds
+
+
+def test_pruning_does_not_depend_on_the_clock(monkeypatch):
+    """Without ``time_limit`` greedy pruning always runs to the end: a slow machine gets the same portfolio."""
+    import sys
+
+    V = _sphere_front(4, 200, 5)
+    calm = palmopt.adaptive(_argmax_oracle(V), 0.05, 0.05, progress=False)
+    clock = iter(np.arange(0.0, 1e9, 1000.0))  # every reading 1000 s after the last
+    monkeypatch.setattr(sys.modules["palmopt.adaptive"].time, "perf_counter", lambda: float(next(clock)))
+    slow = palmopt.adaptive(_argmax_oracle(V), 0.05, 0.05, progress=False)
+    assert slow.info["prune_complete"] and calm.info["prune_complete"]
+    np.testing.assert_array_equal(slow.values, calm.values)
+
+
+@pytest.fixture
+def small_samples(monkeypatch):
+    """The sampled search on 3,000 weights, verified on 2,000 (the defaults are 20,000 and 4,000)."""
+    import sys
+
+    module = sys.modules["palmopt.adaptive"]
+    monkeypatch.setattr(module, "SAMPLED_POINTS", 3000)
+    monkeypatch.setattr(module, "VERIFY_POINTS", 2000)
+    return module
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sampled_search_claims_only_what_it_measured(small_samples, seed):
+    """method="sampled": never "certified"; the share of the simplex it misses, measured against the true
+    front on 20,000 independent uniform weights, is within the bound it states."""
+    d, eps, delta = 4, 0.05, 0.05
+    V = _sphere_front(d, 150, seed)
+    p = palmopt.adaptive(_argmax_oracle(V), eps, delta, method="sampled", seed=seed, progress=False)
+    cert = p.certificate
+    assert p.status == "sampled" and cert.kind == "sampled" and cert.holds and not cert.certified
+    checks = p.info["sampled_checks"]
+    alpha = 0.05 * 6 / (np.pi**2 * checks**2)
+    assert cert.samples == 2000 and cert.confidence == 0.95
+    assert cert.uncovered == pytest.approx(1 - alpha ** (1 / 2000))
+    W = np.random.default_rng(1000 + seed).dirichlet(np.ones(d), 20000)
+    missed = (1 - eps) * (W @ V.T).max(axis=1) - delta - (W @ p.values.T).max(axis=1) > 1e-9
+    assert missed.mean() <= cert.uncovered
+    text = cert.describe()
+    assert text.startswith("sampled, NOT certified for every w") and "\ncertified" not in text
+    assert palmopt.Certificate.from_dict(cert.to_dict()).uncovered == cert.uncovered
+
+
+def test_auto_switches_to_sampling_past_max_corners(small_samples, monkeypatch):
+    V = _sphere_front(4, 150, 3)
+    monkeypatch.setattr(small_samples, "MAX_CORNERS", 40)
+    p = palmopt.adaptive(_argmax_oracle(V), 0.05, 0.05, seed=0, progress=False)
+    assert p.info["method"] == "sampled" and p.status == "sampled"
+    q = palmopt.adaptive(_argmax_oracle(V), 0.05, 0.05, method="corners", progress=False)
+    assert q.info["method"] == "corners" and q.certificate.certified
+
+
+def test_sampled_search_stops_at_its_budget_without_a_claim(small_samples):
+    V = _sphere_front(5, 200, 4)
+    p = palmopt.adaptive(_argmax_oracle(V), 0.01, 0.0, method="sampled", max_calls=8, seed=0, progress=False)
+    assert p.status == "budget-exhausted" and not p.certificate.holds and p.certificate.samples == 0
+    assert "checked at random weights only" in p.certificate.describe()
+
+
+def test_sampled_search_refuses_noisy_values():
+    rng = np.random.default_rng(0)
+    V = _sphere_front(3, 50, 0)
+    noisy = palmopt.as_oracle(lambda w: (V[np.argmax(V @ w)] + rng.normal(0, 0.001, 3), [0.001] * 3), d=3, name="n")
+    with pytest.raises(ValueError, match="method='sampled' needs exact values"):
+        palmopt.adaptive(noisy, 0.1, 0.1, method="sampled", progress=False)

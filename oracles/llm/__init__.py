@@ -13,7 +13,9 @@ r"""LLM alignment oracles (extra ``llm``: torch, transformers, trl, peft).
 
 The other modules are the plumbing: :mod:`~oracles.llm.config` (the configs),
 :mod:`~oracles.llm.data` (prompts and weights), :mod:`~oracles.llm.scoring` (rewards checked,
-mapped, applied), :mod:`~oracles.llm.hf` (Hugging Face loading and sampling).
+mapped, applied), :mod:`~oracles.llm.hf` (Hugging Face loading and sampling),
+:mod:`~oracles.llm.runs` (a call's records, work directory and checkpoints) and
+:mod:`~oracles.llm.launch` (one call on several devices with ``accelerate launch``).
 
 Importing this package imports neither torch nor TRL; constructing an oracle does, and says
 which extra to install when they are missing.  The oracles leave the caller's state alone: no

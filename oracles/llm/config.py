@@ -2,7 +2,8 @@ r"""Settings of the LLM oracles: :class:`GRPOOracleConfig` and :class:`LogitMixC
 
 Both are frozen dataclasses that check their fields when built; ``from_dict`` builds one from a
 mapping and rejects unknown keys (with a suggestion).  Every field that can change an oracle's
-answers enters its fingerprint (:meth:`GRPOOracleConfig.identity`); ``num_threads`` does not.
+answers enters its fingerprint (:meth:`GRPOOracleConfig.identity`); ``num_threads`` and
+``checkpoint_steps`` do not.
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ from palmopt.validation import check_count, check_real
 __all__ = ["GRPOOracleConfig", "LogitMixConfig"]
 
 #: Fields that say how to run, not what to compute: left out of fingerprints.
-_RUNTIME_ONLY = ("num_threads",)
+_RUNTIME_ONLY = ("num_threads", "checkpoint_steps")
 
 #: GRPOConfig arguments that the oracle sets itself (they are fields of the oracle's config
 #: or fixed by its contract) and so may not appear in ``trl_args``.
@@ -41,6 +42,8 @@ _OWNED_TRL_ARGS = frozenset(
         "use_cpu",
         "report_to",
         "save_strategy",
+        "save_steps",
+        "save_total_limit",
         "disable_tqdm",
         "logging_steps",
         "top_k",
@@ -77,7 +80,9 @@ class GRPOOracleConfig:
     r"""Settings of one :class:`~oracles.llm.GRPOOracle` call (training, LoRA, evaluation).
 
     Build it with keywords, or from a mapping with :meth:`from_dict`, which rejects unknown keys
-    (with a suggestion).  Every field but ``num_threads`` enters the oracle's fingerprint.
+    (with a suggestion).  Every field but ``num_threads`` and ``checkpoint_steps`` enters the
+    oracle's fingerprint (``processes`` only when above 1, so that the fingerprints of
+    single-process runs stay what they were before the field existed).
 
     Parameters
     ----------
@@ -114,6 +119,11 @@ class GRPOOracleConfig:
         Evaluation temperature (default: ``temperature``, i.e. the policy that was trained).
     eval_batch_size : int
         Sequences generated per batch during evaluation.
+    eval_backend : {"transformers", "vllm"}
+        What samples the evaluation completions: ``transformers``' ``generate`` (default), or
+        vLLM (:mod:`oracles.llm.vllm_eval`: the ``vllm`` extra, a CUDA device, the base model as a
+        name or path, ``processes = 1``).  Both sample with :meth:`sampling`; vLLM refuses a
+        setting it has no exact counterpart for.
     seed : int
         Training seed (passed to TRL: LoRA initialisation, sampling, data order); evaluation
         uses ``seed + 1``.  The caller's random state is left as it was (see
@@ -135,6 +145,18 @@ class GRPOOracleConfig:
         afterwards.  ``None`` (default) leaves torch's setting alone.  Tiny models run several
         times faster on one thread (the OpenMP start-up of each operation dominates).  Not part
         of the fingerprint.
+    checkpoint_steps : int, optional
+        Save a training checkpoint every ``checkpoint_steps`` optimiser steps (the last two are
+        kept) in the call's work directory ``run_dir/calls/<tag>.partial/``; a call killed
+        mid-training (``SIGKILL``, pre-emption) is resumed from its latest readable checkpoint
+        by the next call at the same weight with the same fingerprint.  ``None`` (default):
+        no checkpoints, a killed call starts over.  Not part of the fingerprint.
+    processes : int
+        Processes (devices) that train one call together: above 1, each call runs under
+        ``accelerate launch`` (DDP; see :mod:`oracles.llm.launch`), each process training on
+        ``per_device_train_batch_size`` completions per step, so the effective batch is
+        ``per_device_train_batch_size * processes * gradient_accumulation_steps``.  The oracle
+        then needs a ``rebuild`` recipe.  Part of the fingerprint when above 1.
     trl_args : Mapping
         Further ``trl.GRPOConfig`` arguments (checked against the installed TRL when the oracle
         is built); arguments the oracle owns (``reward_weights``, ``output_dir``, the fields
@@ -173,6 +195,7 @@ class GRPOOracleConfig:
     eval_samples: int = 4
     eval_temperature: float | None = None
     eval_batch_size: int = 64
+    eval_backend: str = "transformers"
     seed: int = 0
     warm_start: bool = False
     bf16: bool = False
@@ -180,6 +203,8 @@ class GRPOOracleConfig:
     model_dtype: str | None = None
     use_cpu: bool = False
     num_threads: int | None = None
+    checkpoint_steps: int | None = None
+    processes: int = 1
     trl_args: Mapping[str, Any] = field(default_factory=dict)
     verbose: bool = False
 
@@ -192,8 +217,11 @@ class GRPOOracleConfig:
             "lora_r",
             "eval_samples",
             "eval_batch_size",
+            "processes",
         ):
             check_count(getattr(self, name), name)
+        if self.checkpoint_steps is not None:
+            check_count(self.checkpoint_steps, "checkpoint_steps")
         check_count(self.num_generations, "num_generations", minimum=2)
         check_count(self.seed, "seed", minimum=0)
         check_real(self.learning_rate, "learning_rate", strict=True)
@@ -204,6 +232,12 @@ class GRPOOracleConfig:
         _check_threads(self.num_threads)
         if self.eval_temperature is not None:
             check_real(self.eval_temperature, "eval_temperature", strict=True)
+        if self.eval_backend not in ("transformers", "vllm"):
+            raise ValueError(f"`eval_backend` must be 'transformers' or 'vllm'; got {self.eval_backend!r}.")
+        if self.eval_backend == "vllm" and self.processes > 1:
+            raise ValueError(
+                "`eval_backend='vllm'` samples in one process; use `processes=1` or evaluate with transformers."
+            )
         if self.multi_objective_aggregation == "normalize_then_sum":
             raise ValueError(
                 "`multi_objective_aggregation='normalize_then_sum'` standardises each reward within its group before "
@@ -254,8 +288,51 @@ class GRPOOracleConfig:
         return out
 
     def identity(self):
-        """:meth:`to_dict` without the fields that only say how to run (``num_threads``): the fingerprint's part."""
-        return {k: v for k, v in self.to_dict().items() if k not in _RUNTIME_ONLY}
+        """:meth:`to_dict` without the fields that only say how to run (``num_threads``,
+        ``checkpoint_steps``), and without ``processes`` when it is 1: the fingerprint's part."""
+        out = {k: v for k, v in self.to_dict().items() if k not in _RUNTIME_ONLY}
+        if out["processes"] == 1:
+            del out["processes"]
+        return out
+
+    def grpo_args(self, w, output_dir, *, pin_memory=False):
+        """The ``trl.GRPOConfig`` arguments of a call at weight ``w`` whose trainer writes into ``output_dir``.
+
+        The fields above, the oracle's fixed settings (``top_p = 1``, ``top_k = 0``, ``logging_steps
+        = 1``, no reporting), the checkpoint settings (``checkpoint_steps``: ``save_strategy="steps"``,
+        the last two kept; else ``"no"``), ``dataloader_pin_memory=pin_memory`` and ``trl_args``.
+        """
+        extra = {"dataloader_pin_memory": pin_memory, **self.trl_args}
+        if self.checkpoint_steps is None:
+            extra["save_strategy"] = "no"
+        else:  # the last two: if the newest is damaged, the one before it is still there
+            extra.update(save_strategy="steps", save_steps=self.checkpoint_steps, save_total_limit=2)
+        return dict(
+            output_dir=output_dir,
+            reward_weights=[float(x) for x in w],
+            multi_objective_aggregation=self.multi_objective_aggregation,
+            scale_rewards=self.scale_rewards,
+            max_steps=self.max_steps,
+            learning_rate=self.learning_rate,
+            per_device_train_batch_size=self.per_device_train_batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            num_generations=self.num_generations,
+            max_completion_length=self.max_completion_length,
+            temperature=self.temperature,
+            top_p=1.0,
+            top_k=0,
+            beta=self.beta,
+            loss_type=self.loss_type,
+            seed=self.seed,
+            data_seed=self.seed,
+            bf16=self.bf16,
+            gradient_checkpointing=self.gradient_checkpointing,
+            use_cpu=self.use_cpu,
+            logging_steps=1,
+            report_to="none",
+            disable_tqdm=not self.verbose,
+            **extra,
+        )
 
     def sampling(self):
         """The sampling settings of training, which evaluation uses too: ``GenerationConfig`` keywords.

@@ -35,6 +35,7 @@ from palmopt.oracle import Solution
 from palmopt.validation import check_count
 
 from .config import GRPOOracleConfig
+from . import vllm_eval
 from .data import check_weight, digest, prompt_rows
 from .hf import (
     build_base,
@@ -50,9 +51,12 @@ from .hf import (
     with_pad_token,
 )
 from .runs import (
+    PARTIAL,
     SOLUTION,
+    PartialCall,
     _anchor_reference_to_base,
     _check_error,
+    _commit,
     _model_id,
     _read_solution,
     _remove_orphans,
@@ -104,6 +108,12 @@ class GRPOOracle:
         certificate then holds for an oracle within that error).  RLHF gives no such bound, so
         the default ``None`` declares nothing: certificates are then stated *relative to the
         oracle's answers* (the policies it found), not to the true optimum.
+    rebuild : tuple, optional
+        How another process rebuilds this oracle, needed when ``config.processes > 1`` (each call
+        then runs under ``accelerate launch``, whose processes build their own copy).  The one
+        recipe: ``("experiment", config_path, smoke, out)``, the arguments of
+        :func:`oracles.llm.experiment.build_oracle` (which sets it); plain data, never the name of
+        code to import.  See :mod:`oracles.llm.launch`.
 
     Attributes
     ----------
@@ -136,7 +146,9 @@ class GRPOOracle:
     re-evaluates a policy independently, with more samples.  Each call writes
     into a temporary directory that is renamed when complete, so an interrupted call leaves
     nothing half-written; a completed call found in ``run_dir`` (same fingerprint) is
-    returned without training again (``info["cached"]``).
+    returned without training again (``info["cached"]``).  ``config.checkpoint_steps``: a killed
+    call resumes from its checkpoints (:class:`~oracles.llm.runs.PartialCall`);
+    ``config.processes > 1``: a call trains on several devices (:mod:`oracles.llm.launch`).
 
     TRL seeds the global random generators of torch, numpy and Python when a trainer is built;
     the call runs inside :func:`oracles.llm.hf.isolated_rng`, so the caller's random state is
@@ -166,9 +178,13 @@ class GRPOOracle:
         reward_ranges=None,
         model_name=None,
         error=None,
+        rebuild=None,
     ):
         require_llm()
+        from .launch import check_rebuild  # here, not at the top: `python -m oracles.llm.launch` runs it fresh
+
         self.config = GRPOOracleConfig.from_dict(config)
+        self.rebuild = check_rebuild(rebuild, self.config.processes)
         if not (isinstance(base_model, (str, os.PathLike)) or callable(base_model)):
             raise TypeError(
                 f"`base_model` must be a model name/path or a factory returning a fresh model; "
@@ -207,10 +223,11 @@ class GRPOOracle:
         unknown = [k for k in self.config.trl_args if k not in valid]
         if unknown:
             raise ValueError(f"`trl_args` has key(s) {unknown} that the installed trl.GRPOConfig does not know.")
-        if self.config.trl_args.get("use_vllm") and not isinstance(self.base_model, (str, os.PathLike)):
+        uses_vllm = self.config.trl_args.get("use_vllm") or self.config.eval_backend == "vllm"
+        if uses_vllm and not isinstance(self.base_model, (str, os.PathLike)):
             raise ValueError(
-                "`use_vllm=True` needs the base model as a name or path (vLLM loads it itself, by "
-                "`name_or_path`); a model factory has none -- save the model and pass its directory."
+                "`use_vllm=True` and `eval_backend='vllm'` need the base model as a name or path (vLLM loads it "
+                "itself, by `name_or_path`); a model factory has none -- save the model and pass its directory."
             )
 
     def _make_fingerprint(self):
@@ -300,10 +317,7 @@ class GRPOOracle:
             sol = _read_solution(path)
             out.append((os.path.getmtime(os.path.join(path, SOLUTION)), w, path, sol))
         out.sort(key=lambda t: t[0])
-        return [
-            (w, _solution(sol, path))
-            for _, w, path, sol in out
-        ]
+        return [(w, _solution(sol, path)) for _, w, path, sol in out]
 
     # -- sampling and the call -----------------------------------------------------------
 
@@ -338,51 +352,70 @@ class GRPOOracle:
     def __call__(self, w):
         w = check_weight(w, self.d)
         final = os.path.join(self._calls_dir(), self._call_tag(w))
-        cached = _read_solution(final)
-        if cached is not None and cached.get("fingerprint") == self._fingerprint:
-            return _solution(cached, final)
-        warm_from = None
-        if self.config.warm_start:
-            done = [(np.abs(v - w).sum(), p) for v, p in self._completed()]
-            if done:
-                warm_from = os.path.join(min(done)[1], "adapter")
+        cached = self._cached(final)
+        if cached is not None:
+            return cached
         os.makedirs(self._calls_dir(), exist_ok=True)
         _remove_orphans(final)
-        tmp = f"{final}.tmp-{os.getpid()}-{time.monotonic_ns()}"
-        os.makedirs(tmp)
-        try:
-            with torch_threads(self.config.num_threads):
-                values, se, info = self._train_and_evaluate(w, tmp, warm_from)
-            info["adapter"] = os.path.join(final, "adapter")
-            for key in ("train_log", "eval_samples"):
-                info[key] = os.path.join(final, os.path.basename(info[key]))
-            record = {
-                "fingerprint": self._fingerprint,
-                "weight": w.tolist(),
-                "values": values.tolist(),
-                "stderr": se.tolist(),
-                "info": info,
-            }
-            with open(os.path.join(tmp, SOLUTION), "w") as f:
-                json.dump(record, f, indent=1)
-            if os.path.exists(final):
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-        return Solution(values=values, policy=info["adapter"], info=dict(info, cached=False), stderr=se)
+        with PartialCall(final + PARTIAL) as partial:  # waits while another live process runs this call
+            cached = self._cached(final)
+            if cached is not None:
+                return cached
+            partial.prepare(self._fingerprint, w, self._completed() if self.config.warm_start else [])
+            tmp = f"{final}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+            os.makedirs(tmp)
+            try:
+                if self.config.processes > 1:
+                    from .launch import launch_call
+
+                    launch_call(self, w, tmp, final)
+                else:
+                    self._run_call(w, final, tmp)
+            finally:
+                if os.path.exists(tmp):
+                    shutil.rmtree(tmp, ignore_errors=True)
+        sol = _solution(_read_solution(final), final)
+        return dataclasses.replace(sol, info=dict(sol.info, cached=False))
+
+    def _cached(self, final):
+        """The completed call in ``final`` with this fingerprint (a Solution), or ``None``."""
+        record = _read_solution(final)
+        if record is not None and record.get("fingerprint") == self._fingerprint:
+            return _solution(record, final)
+        return None
+
+    def _run_call(self, w, final, tmp, started=None):
+        """Train and evaluate the call at ``w`` as prepared in its work directory; write it into ``tmp``,
+        then rename ``tmp`` to ``final``.
+
+        Run by the calling process, or by every process of a launched call (:mod:`oracles.llm.launch`):
+        all train together, and only the main process saves, evaluates and writes.  ``started``
+        (a ``time.time()``) makes ``info["cost"]["seconds"]`` the wall time since then.
+        """
+        plan = PartialCall(final + PARTIAL).read()
+        with torch_threads(self.config.num_threads):
+            result = self._train_and_evaluate(w, tmp, final + PARTIAL, plan["warm_start_from"], plan["resume_from"])
+        if result is None:  # not the main process
+            return
+        values, se, info = result
+        if started is not None:
+            info["cost"]["seconds"] = time.time() - started
+        info["adapter"] = os.path.join(final, "adapter")
+        for key in ("train_log", "eval_samples"):
+            info[key] = os.path.join(final, os.path.basename(info[key]))
+        record = {"fingerprint": self._fingerprint, "weight": w.tolist(), "values": values.tolist()}
+        _commit(tmp, final, dict(record, stderr=se.tolist(), info=info))
 
     def _call_tag(self, w):
         """The call directory's name: the weight, and the fingerprint's digest (oracles that differ,
         e.g. in the seed, never overwrite each other's adapters)."""
         return f"{_weight_tag(w)}-{hashlib.sha1(self._fingerprint.encode()).hexdigest()[:8]}"
 
-    def _sample_and_score(self, model, n, seed):
-        """``n`` completions per held-out prompt with the training's sampling settings, and their
-        rewards: ``(R, completions, ids, device)``."""
+    def _sample_and_score(self, model, n, seed, adapter=None):
+        """``(R, completions, ids, device)``: ``n`` samples per held-out prompt (vLLM, ``adapter``, if no ``model``)."""
         cfg = self.config
-        completions, ids = sample(
+        sampler = vllm_eval.sampler(self.base_model, adapter, model_dtype=cfg.model_dtype) if model is None else sample
+        completions, ids = sampler(
             model,
             self.tokenizer,
             self.eval_rows,
@@ -394,7 +427,7 @@ class GRPOOracle:
             generation_kwargs=cfg.sampling(),
         )
         R = reward_matrix(self.rewards, self.eval_rows, completions, ids, n)
-        return R, completions, ids, str(next(model.parameters()).device)
+        return R, completions, ids, "vllm" if model is None else str(next(model.parameters()).device)
 
     def evaluate(self, policy, *, repeats=1, seed=None):
         """A fresh, independent evaluation of the adapter ``policy``: a :class:`~palmopt.oracle.Solution`.
@@ -425,8 +458,8 @@ class GRPOOracle:
         n = cfg.eval_samples * repeats
         t0 = time.perf_counter()
         with torch_threads(cfg.num_threads), quiet():
-            model = self.load_model(policy)
-            R, completions, ids, device = self._sample_and_score(model, n, seed)
+            model = None if cfg.eval_backend == "vllm" else self.load_model(policy)
+            R, completions, ids, device = self._sample_and_score(model, n, seed, policy)
         del model
         if torch.cuda.is_available():
             gc.collect()
@@ -445,47 +478,18 @@ class GRPOOracle:
         }
         return Solution(values=values, policy=policy, info=info, stderr=se)
 
-    def _grpo_args(self, w, out):
-        """The ``trl.GRPOConfig`` arguments of a call at ``w`` writing into ``out``."""
-        import torch
+    def _train(self, w, out, work, warm_from, resume_from):
+        """Train the adapter of a call; the main process saves it and the training log into ``out``.
 
-        cfg = self.config
-        extra = {"dataloader_pin_memory": torch.cuda.is_available() and not cfg.use_cpu, **cfg.trl_args}
-        return dict(
-            output_dir=os.path.join(out, "trainer"),
-            reward_weights=[float(x) for x in w],
-            multi_objective_aggregation=cfg.multi_objective_aggregation,
-            scale_rewards=cfg.scale_rewards,
-            max_steps=cfg.max_steps,
-            learning_rate=cfg.learning_rate,
-            per_device_train_batch_size=cfg.per_device_train_batch_size,
-            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-            num_generations=cfg.num_generations,
-            max_completion_length=cfg.max_completion_length,
-            temperature=cfg.temperature,
-            top_p=1.0,
-            top_k=0,
-            beta=cfg.beta,
-            loss_type=cfg.loss_type,
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            bf16=cfg.bf16,
-            gradient_checkpointing=cfg.gradient_checkpointing,
-            use_cpu=cfg.use_cpu,
-            logging_steps=1,
-            report_to="none",
-            save_strategy="no",
-            disable_tqdm=not cfg.verbose,
-            **extra,
-        )
-
-    def _train(self, w, out, warm_from):
-        """Train the adapter of a call; save it and the training log into ``out``; return the trained model.
+        The trainer writes its checkpoints into ``work`` and resumes from ``resume_from`` (a
+        checkpoint directory, or ``None``); it restores the random states saved with it.  Returns
+        ``(model, is_main_process)``.
 
         Runs inside :func:`~oracles.llm.hf.isolated_rng` seeded with ``seed``: the base model's
         factory and TRL (which seeds the global generators itself, from ``GRPOConfig.seed``) see
         the same random state as before, and the caller's state comes back afterwards.
         """
+        import torch
         from datasets import Dataset
         from peft import LoraConfig, PeftModel
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -508,7 +512,7 @@ class GRPOOracle:
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=list(self.rewards),
-            args=GRPOConfig(**self._grpo_args(w, out)),
+            args=GRPOConfig(**cfg.grpo_args(w, work, pin_memory=torch.cuda.is_available() and not cfg.use_cpu)),
             train_dataset=Dataset.from_list(self.train_rows),
             processing_class=self.tokenizer,
             peft_config=peft_config,
@@ -518,15 +522,17 @@ class GRPOOracle:
         if not cfg.verbose:
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume_from)
         policy = trainer.accelerator.unwrap_model(trainer.model)
-        policy.save_pretrained(os.path.join(out, "adapter"))
-        with open(os.path.join(out, "train_log.json"), "w") as f:
-            json.dump(list(trainer.state.log_history), f, indent=1, default=repr)
-        shutil.rmtree(os.path.join(out, "trainer"), ignore_errors=True)
-        return policy
+        is_main = trainer.accelerator.is_main_process
+        if is_main:
+            policy.save_pretrained(os.path.join(out, "adapter"))
+            with open(os.path.join(out, "train_log.json"), "w") as f:
+                json.dump(list(trainer.state.log_history), f, indent=1, default=repr)
+        return policy, is_main
 
-    def _train_and_evaluate(self, w, out, warm_from):
+    def _train_and_evaluate(self, w, out, work, warm_from, resume_from):
+        """``(values, stderr, info)`` of a call written into ``out`` (``None`` on a process other than the main one)."""
         import torch
 
         cfg = self.config
@@ -534,13 +540,16 @@ class GRPOOracle:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         with quiet(), isolated_rng(cfg.seed):
-            policy = self._train(w, out, warm_from)
+            policy, is_main = self._train(w, out, work, warm_from, resume_from)
             t_train = time.perf_counter() - t0
+            if not is_main:
+                return None
 
             t1 = time.perf_counter()
             eval_seed = cfg.seed + 1
             n = cfg.eval_samples
-            R, completions, ids, device = self._sample_and_score(policy, n, eval_seed)
+            policy = None if cfg.eval_backend == "vllm" else policy  # vLLM reads the saved adapter, frees the GPU
+            R, completions, ids, device = self._sample_and_score(policy, n, eval_seed, os.path.join(out, "adapter"))
             t_eval = time.perf_counter() - t1
         values, se = summarise(R, len(self.eval_rows), n)
         with open(os.path.join(out, "eval_samples.json"), "w") as f:
@@ -569,6 +578,7 @@ class GRPOOracle:
             "seed": cfg.seed,
             "eval_seed": eval_seed,
             "warm_start_from": warm_from,
+            "resumed_from_step": None if resume_from is None else int(os.path.basename(resume_from).split("-")[1]),
             "kl_reference": None if cfg.beta == 0 else "base model",
             "sampling": cfg.sampling(),
             "train_steps": cfg.max_steps,
@@ -580,6 +590,7 @@ class GRPOOracle:
             "versions": versions(),
             "cost": {
                 "device": device,
+                "devices": cfg.processes,
                 "seconds": t_train + t_eval,
                 "tokens_generated": train_tokens + eval_tokens,
                 "tokens_generated_train": train_tokens,

@@ -32,3 +32,20 @@ def test_num_threads_stays_out_of_the_identity():
     for bad, exc in ((0, ValueError), (1.5, TypeError), (True, TypeError)):
         with pytest.raises(exc, match="`num_threads` must be"):
             LogitMixConfig(num_threads=bad)
+
+
+def test_checkpoints_stay_out_of_the_identity_and_processes_enter_it():
+    base = GRPOOracleConfig()
+    assert GRPOOracleConfig(checkpoint_steps=5).identity() == base.identity()
+    assert "processes" not in base.identity()  # single-process fingerprints are those of before the field
+    assert GRPOOracleConfig(processes=2).identity() == {**base.identity(), "processes": 2}
+    for bad, exc in ((0, ValueError), (2.5, TypeError)):
+        with pytest.raises(exc, match="`checkpoint_steps` must be"):
+            GRPOOracleConfig(checkpoint_steps=bad)
+        with pytest.raises(exc, match="`processes` must be"):
+            GRPOOracleConfig(processes=bad)
+    with pytest.raises(ValueError, match=r"may not set \['save_steps'\]"):
+        GRPOOracleConfig(trl_args={"save_steps": 10})
+    assert base.grpo_args([1.0, 0.0], "out")["save_strategy"] == "no"
+    saving = GRPOOracleConfig(checkpoint_steps=5).grpo_args([1.0, 0.0], "out")
+    assert (saving["save_strategy"], saving["save_steps"], saving["save_total_limit"]) == ("steps", 5, 2)

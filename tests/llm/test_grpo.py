@@ -324,7 +324,7 @@ def test_evaluation_samples_with_the_training_settings(tmp_path, monkeypatch):
     oracle = make_oracle(str(tmp_path), config={"trl_args": trl_args, "temperature": 0.9})
     expected = {"temperature": 0.9, "top_p": 1.0, "top_k": 5, "min_p": 0.05, "repetition_penalty": 1.3}
     assert oracle.config.sampling() == expected
-    assert oracle._grpo_args(np.array([0.5, 0.5]), str(tmp_path))["min_p"] == 0.05  # TRL trains with them
+    assert oracle.config.grpo_args(np.array([0.5, 0.5]), str(tmp_path))["min_p"] == 0.05  # TRL trains with them
     sol = oracle([0.5, 0.5])
     oracle.evaluate(sol.policy)
     oracle.sample(sol.policy, EVAL[:1], n=1)
