@@ -141,16 +141,14 @@ class _PointBounds:
         if unknown.size:
             self.solve(unknown)
         lb = self.lb
-        k = n_fresh
+        k = None if n_fresh is None else max(n_fresh, LAZY_CHUNK)
         while True:
             short = (1.0 - eps) * self.ub - delta - lb
             fresh = self.m_at == self.m
             unmet = (short > SHORTFALL) & ~fresh
-            if n_fresh is not None and k < len(short) and unmet.any():
-                # the k largest shortfalls (k doubles each pass: re-solved bounds drop, and a
-                # long tail of stale bounds is then solved in few passes)
-                top = np.argpartition(-short, k)[:k]
-                unmet, k = top[unmet[top]], 2 * k
+            if k is not None and k < len(short) and unmet.any():
+                top = np.argpartition(-short, k)[:k]  # the k largest shortfalls
+                unmet = top[unmet[top]]
             else:
                 unmet = np.flatnonzero(unmet)
             if not unmet.size:
@@ -227,6 +225,9 @@ class _SampledSearch(_PointBounds):
         self._resize([], len(W))
 
 
+#: The lazy bounds re-solve the stale ones among this many largest shortfalls per pass (at least
+#: ``n_fresh``): one pass costs a partition of all the weights, about as much as a few LPs.
+LAZY_CHUNK = 8
 #: Past this many corner weights, ``adaptive(method="auto")`` switches to the sampled search.
 MAX_CORNERS = 50_000
 #: Weights the sampled search keeps (half uniform, half near the faces).

@@ -52,6 +52,13 @@ def _seconds(text):
     return value
 
 
+def _gpus(text):
+    value = _real(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 GPUs; got {text!r}")
+    return value
+
+
 def _check_new_file(path, what):
     """A file this command will write: its directory must exist and it must not be a directory."""
     parent = os.path.dirname(os.path.abspath(path))
@@ -310,7 +317,26 @@ class _Unavailable(RuntimeError):
     pass
 
 
+def _experiment_executor(args):
+    """The executor keyword arguments of ``run`` (none for the default, serial), checked first."""
+    if args.executor != "ray":
+        given = [flag for flag, value in (("--ray-address", args.ray_address), ("--gpus-per-call", args.gpus_per_call))
+                 if value is not None]  # fmt: skip
+        if given:
+            raise UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --executor ray (got --executor {args.executor}).")
+        return {}
+    kwargs = {"executor": "ray"}
+    if args.ray_address is not None:
+        if not args.ray_address.strip():
+            raise UsageError("--ray-address must name a cluster (e.g. auto, HEAD_IP:6379, ray://HEAD_IP:10001).")
+        kwargs["ray_address"] = args.ray_address
+    if args.gpus_per_call is not None:
+        kwargs["gpus_per_call"] = args.gpus_per_call
+    return kwargs
+
+
 def _experiment(args):
+    executor = _experiment_executor(args)
     try:
         module = importlib.import_module("oracles.llm.experiment")
     except ModuleNotFoundError as exc:
@@ -326,7 +352,7 @@ def _experiment(args):
         raise _Unavailable("oracles.llm.experiment has no run(config, smoke=..., out=...) function.")
     if args.out is not None:
         _check_dir(args.out, "--out")
-    report = run(args.config, smoke=bool(args.smoke), out=args.out)
+    report = run(args.config, smoke=bool(args.smoke), out=args.out, **executor)
     if args.json:
         print(json.dumps(report, default=str))
     elif isinstance(report, dict):
@@ -394,7 +420,14 @@ def build_parser():
     p = sub.add_parser("experiment", parents=[common], help="run an LLM experiment from a config (extra `llm`)")
     p.add_argument("config", help="the experiment's config file")
     p.add_argument("--smoke", action="store_true", help="a tiny, fast version of the experiment")
-    p.add_argument("--out", default=None, help="output directory (default: the config's)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: the config's); shared by all nodes with a Ray cluster")  # fmt: skip
+    p.add_argument("--executor", choices=["serial", "ray"], default="serial",
+                   help="where oracle calls run: one at a time here (serial), or as Ray tasks (extra `ray`)")  # fmt: skip
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: the cluster (auto, ray://HEAD:10001); default a local Ray instance")  # fmt: skip
+    p.add_argument("--gpus-per-call", type=_gpus, default=None, metavar="G",
+                   help="with --executor ray: GPUs per call (default: [grpo] processes with CUDA, else 0)")  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_experiment)
     return parser
