@@ -11,7 +11,7 @@ import tomllib
 
 __all__ = ["FAMILIES", "FORMATS", "METHODS", "REWARD_KINDS", "load_config"]
 
-METHODS = ("adaptive", "palm", "uniform", "random", "soups")
+METHODS = ("adaptive", "palm", "uniform", "random", "soups", "mix")
 FAMILIES = ("llama", "qwen2", "qwen3", "mistral")
 FORMATS = ("gsm8k", "safe-rlhf", "hh-rlhf", "prompt")
 REWARD_KINDS = ("correctness", "brevity", "format", "classifier")
@@ -27,6 +27,7 @@ _SCHEMA = {
         "description": (str, False),
         "seed": (int, False),
         "max_calls": (int, False),
+        "batch": (int, False),
         "k": (int, False),
         "error": (list, False),
     },
@@ -152,10 +153,13 @@ def load_config(config):
             _fail(path, f"experiment.methods: unknown method {m!r}{_hint(m, METHODS)}; valid: {', '.join(METHODS)}.")
     if not exp["methods"]:
         _fail(path, "experiment.methods must name at least one method.")
-    if "k" not in exp and "adaptive" not in exp["methods"] and set(exp["methods"]) & {"uniform", "random", "soups"}:
+    baselines = {"uniform", "random", "soups", "mix"}
+    if "k" not in exp and "adaptive" not in exp["methods"] and set(exp["methods"]) & baselines:
         _fail(path, "experiment.k is required when the baselines run without 'adaptive' (whose size k defaults to).")
     if "error" in exp and (len(exp["error"]) != 2 or not all(isinstance(e, (int, float)) for e in exp["error"])):
         _fail(path, f"experiment.error must be [eta_mult, eta_add]; got {exp['error']!r}.")
+    if "batch" in exp and exp["batch"] < 1:
+        _fail(path, f"experiment.batch must be >= 1 (weights per adaptive round); got {exp['batch']!r}.")
     if model["family"] not in FAMILIES:
         _fail(path, f"model.family must be one of {FAMILIES}; got {model['family']!r}.")
     if data["format"] not in FORMATS:

@@ -44,7 +44,7 @@ def test_shipped_configs_are_valid(name):
         ("seed = 0", "seed = 0\nsede = 1", r"unknown key experiment\.sede \(did you mean 'seed'\?\)"),
         ('family = "qwen2"', "", r"missing required key model\.family"),
         ("eps = 0.05", 'eps = "small"', r"experiment\.eps must be float"),
-        ('"random", "soups"]', '"randm"]', r"unknown method 'randm' \(did you mean 'random'\?\)"),
+        ('"soups", "mix"]', '"soups", "mx"]', r"unknown method 'mx' \(did you mean 'mix'\?\)"),
         ("max_steps = 200", "max_step = 200", r"\[grpo\]: unknown GRPOOracleConfig key\(s\): 'max_step'"),
         ('kind = "brevity"', 'kind = "shortness"', r"rewards\[1\]\.kind must be one of"),
         ("max_length = 512\n", "", r"missing required key rewards\[1\]\.max_length"),
@@ -52,6 +52,8 @@ def test_shipped_configs_are_valid(name):
         ("[smoke]", "[smok]", r"unknown section \[smok\] \(did you mean 'smoke'\?\)"),
         ("max_calls = 4, k = 3", "max_calls = 4, kk = 3", r"unknown key smoke\.experiment\.kk"),
         ("delta = 0.02", "delta = 1.5", r"experiment\.delta must be in \[0, 1\)"),
+        ("seed = 0", "seed = 0\nbatch = 0", r"experiment\.batch must be >= 1"),
+        ("seed = 0", "seed = 0\nbatch = 2.0", r"experiment\.batch must be int"),
     ],
 )
 def test_bad_configs_raise_one_value_error_naming_key_and_file(tmp_path, old, new, message):
@@ -76,7 +78,7 @@ def _check_report(report, out, name):
         on_disk = json.load(f)
     assert on_disk["rows"] == json.loads(json.dumps(report["rows"]))
     methods = [r["method"] for r in report["rows"]]
-    assert methods == ["adaptive", "palm", "uniform", "random", "soups"]
+    assert methods == ["adaptive", "palm", "uniform", "random", "soups", "mix"]
     for r in report["rows"]:
         assert r["oracle_calls"] >= 1 and r["size"] >= 1 and r["device_seconds"] > 0 and r["tokens_generated"] > 0
         cert = r["certificate"]
@@ -135,3 +137,83 @@ def test_smoke_run_resumes_after_sigkill(tmp_path):
     for d, t in stamps.items():  # the calls finished before the kill were not trained again
         assert os.path.getmtime(os.path.join(calls, d, "solution.json")) == t
     assert not [d for d in os.listdir(calls) if ".tmp-" in d]  # the call in flight left nothing behind
+
+
+# -- where the calls run: --executor serial | ray ------------------------------------------------
+
+ALL_METHODS = 'methods = ["adaptive", "palm", "uniform", "random", "soups", "mix"]'
+
+
+def test_executor_options_that_do_not_fit_are_refused_before_anything_is_built(tmp_path, capsys):
+    from palmopt.cli import main
+
+    out = str(tmp_path / "out")
+    config = CONFIGS["gsm8k"]
+    cases = [
+        (["--ray-address", "auto"], "--ray-address needs --executor ray (got --executor serial)"),
+        (["--executor", "serial", "--gpus-per-call", "1"], "--gpus-per-call needs --executor ray"),
+        (["--executor", "ray", "--ray-address", " "], "--ray-address must name a cluster"),
+        (["--executor", "ray", "--gpus-per-call", "-1"], "argument --gpus-per-call: must be >= 0 GPUs; got '-1'"),
+        (["--executor", "ray", "--gpus-per-call", "nan"], "argument --gpus-per-call: must be finite"),
+        (["--executor", "dask"], "argument --executor: invalid choice: 'dask'"),
+    ]
+    for extra, message in cases:
+        try:
+            code = main(["experiment", config, "--smoke", "--out", out, *extra])
+        except SystemExit as exc:  # argparse's own refusals
+            code = exc.code
+        assert code == 2, extra
+        assert message in capsys.readouterr().err, extra
+    # a call launched on 2 processes needs 2 GPUs of its own
+    two = _with(config, "gradient_checkpointing = true\n", "gradient_checkpointing = true\nprocesses = 2\n", tmp_path)
+    assert main(["experiment", two, "--smoke", "--out", out, "--executor", "ray", "--gpus-per-call", "1"]) == 2
+    assert "`gpus_per_call` (1) is below [grpo] processes (2)" in capsys.readouterr().err
+    # the same checks in the Python API
+    with pytest.raises(ValueError, match=r"`ray_address` needs executor='ray'; got executor=None"):
+        run(config, smoke=True, out=out, ray_address="auto")
+    with pytest.raises(ValueError, match=r"`executor` must be 'serial' or 'ray' when given by name; got 'dask'"):
+        run(config, smoke=True, out=out, executor="dask")
+    with pytest.raises(TypeError, match=r"`executor` must be None, 'serial', 'ray' or an executor"):
+        run(config, smoke=True, out=out, executor=4)
+    with pytest.raises(ValueError, match=r"`gpus_per_call` must be a finite number >= 0; got -0.5"):
+        run(config, smoke=True, out=out, executor="ray", gpus_per_call=-0.5)
+    assert not os.path.exists(out)  # nothing was built or trained
+
+
+@pytest.mark.slow
+def test_smoke_run_on_ray_workers_then_a_serial_rerun_repeats_no_call(tmp_path):
+    ray = pytest.importorskip("ray", reason="--executor ray needs the `ray` extra")
+    assert not ray.is_initialized()
+    path = _with(CONFIGS["gsm8k"], ALL_METHODS, 'methods = ["adaptive", "uniform"]\nbatch = 2', tmp_path)
+    out = str(tmp_path / "ray")
+    t0 = time.perf_counter()
+    report = run(path, smoke=True, out=out, executor="ray")  # a local Ray instance, no GPU: num_gpus=0
+    seconds = time.perf_counter() - t0
+    assert not ray.is_initialized()  # the instance it started is shut down
+    assert report["executor"].startswith("RayExecutor(num_cpus=1, num_gpus=0,"), report["executor"]
+    assert [r["method"] for r in report["rows"]] == ["adaptive", "uniform"]
+    for r in report["rows"]:
+        assert r["oracle_calls"] >= 1 and r["size"] >= 1 and r["device_seconds"] > 0 and r["tokens_generated"] > 0
+    assert report["rows"][0]["oracle_calls"] >= 2  # the first round of batch = 2: both unit weights
+    # every call was made in a Ray worker and written to the oracle's run directory
+    calls = os.path.join(out, "oracle", "calls")
+    logged = []
+    for method in ("adaptive", "uniform"):
+        with open(os.path.join(out, "methods", f"{method}.calls.jsonl")) as f:
+            logged += [json.loads(line) for line in f]
+    assert len(logged) == report["rows"][0]["oracle_calls"] + 3  # uniform: k = 3 weights (smoke), all logged
+    for rec in logged:
+        assert rec["pid"] != os.getpid()
+        assert os.path.dirname(rec["policy"]).startswith(calls + os.sep)
+        assert os.path.isfile(os.path.join(os.path.dirname(rec["policy"]), "solution.json"))
+    stamps = {d: os.path.getmtime(os.path.join(calls, d, "solution.json")) for d in os.listdir(calls)}
+    assert len(stamps) == len({tuple(rec["w"]) for rec in logged})  # calls at equal weights are shared
+    # a serial rerun from scratch of both methods answers every call from the stores
+    for method in ("adaptive", "uniform"):
+        os.remove(os.path.join(out, "methods", f"{method}.json"))
+    again = run(path, smoke=True, out=out)
+    assert again["executor"] == "serial"
+    keys = ("method", "oracle_calls", "size", "weights", "values", "device_seconds", "tokens_generated")
+    assert [[r[k] for k in keys] for r in again["rows"]] == [[r[k] for k in keys] for r in report["rows"]]
+    assert {d: os.path.getmtime(os.path.join(calls, d, "solution.json")) for d in os.listdir(calls)} == stamps
+    assert seconds < 180, f"the Ray smoke run took {seconds:.0f} s"
