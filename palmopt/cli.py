@@ -356,7 +356,11 @@ def _experiment(args):
     if args.json:
         print(json.dumps(report, default=str))
     elif isinstance(report, dict):
-        print("\n".join(f"{k}: {v}" for k, v in report.items()))
+        # the short fields, then the table (the whole report is in out/report.json, or --json)
+        short = {k: v for k, v in report.items() if k != "markdown" and not isinstance(v, (dict, list)) or k == "rewards"}
+        print("\n".join(f"{k}: {v}" for k, v in short.items()))
+        if isinstance(report.get("markdown"), str):
+            print("\n" + report["markdown"])
     else:
         print(report)
     status = report.get("status") if isinstance(report, dict) else None
