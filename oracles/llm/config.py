@@ -341,17 +341,23 @@ class GRPOOracleConfig:
         oracle passes them to TRL, then ``min_p``, ``repetition_penalty`` and
         ``generation_kwargs`` from ``trl_args`` exactly as TRL applies them (``generation_kwargs``
         last, overriding the others).  So the evaluated policy is the one that was trained.
+        ``repetition_penalty`` is always there (TRL's default 1.0): TRL passes it explicitly,
+        and left out, ``generate`` would take the model's own ``generation_config`` value (e.g.
+        an instruct model's 1.05) at evaluation only.
 
         Examples
         --------
         >>> from oracles.llm import GRPOOracleConfig
         >>> GRPOOracleConfig(trl_args={"min_p": 0.1, "repetition_penalty": 1.2}).sampling()
         {'temperature': 1.0, 'top_p': 1.0, 'top_k': 0, 'min_p': 0.1, 'repetition_penalty': 1.2}
+        >>> GRPOOracleConfig().sampling()
+        {'temperature': 1.0, 'top_p': 1.0, 'top_k': 0, 'repetition_penalty': 1.0}
         """
         out = {"temperature": float(self.eval_temperature or self.temperature), "top_p": 1.0, "top_k": 0}
-        for key in ("min_p", "repetition_penalty"):
-            if self.trl_args.get(key) is not None:
-                out[key] = self.trl_args[key]
+        if self.trl_args.get("min_p") is not None:  # TRL passes None: the model's own setting, as here
+            out["min_p"] = self.trl_args["min_p"]
+        penalty = self.trl_args.get("repetition_penalty")
+        out["repetition_penalty"] = 1.0 if penalty is None else penalty
         extra = self.trl_args.get("generation_kwargs")
         if isinstance(extra, str):  # TRL accepts a JSON string on the command line
             import json

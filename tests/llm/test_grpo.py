@@ -364,3 +364,20 @@ def test_warm_start_with_kl_anchors_to_the_base_model(tmp_path, monkeypatch):
     sol = oracle([0.6, 0.4])
     assert sol.info["warm_start_from"] is not None and sol.info["kl_reference"] == "base model"
     assert len(zeroed) == 1 and zeroed[0] > 0  # TRL's copy of the neighbour's adapter was neutralised
+
+
+def test_evaluation_ignores_the_models_own_repetition_penalty():
+    """TRL trains with ``repetition_penalty`` passed explicitly (1.0 by default); left out at evaluation,
+    ``generate`` would take the model's ``generation_config`` value (an instruct model's 1.05) instead."""
+    from oracles.llm.hf import sample
+
+    tok = make_tokenizer()
+    plain, penalised = make_model(seed=3), make_model(seed=3)
+    penalised.generation_config.repetition_penalty = 3.0
+    cfg = GRPOOracleConfig()
+    assert cfg.sampling()["repetition_penalty"] == 1.0
+    kwargs = dict(max_new_tokens=6, temperature=1.0, seed=7, batch_size=8)
+    same = [sample(m, tok, EVAL, 4, generation_kwargs=cfg.sampling(), **kwargs)[1] for m in (plain, penalised)]
+    assert same[0] == same[1]
+    left_out = {k: v for k, v in cfg.sampling().items() if k != "repetition_penalty"}
+    assert sample(penalised, tok, EVAL, 4, generation_kwargs=left_out, **kwargs)[1] != same[0]  # the test can fail
