@@ -143,6 +143,13 @@ def load_config(config):
         needs = {"brevity": "max_length", "format": "pattern", "classifier": "model"}.get(r["kind"])
         if needs and needs not in r:
             _fail(path, f"missing required key rewards[{i}].{needs} (a {r['kind']!r} reward).")
+        if r["kind"] == "classifier" and ":" in r["model"] and not os.path.exists(r["model"]):
+            _fail(
+                path,
+                f"rewards[{i}].model must be a model name or a local path; got {r['model']!r}, which looks like a "
+                f"'module:function' factory -- a config file may not choose code to import (build such a reward "
+                f"in Python with oracles.llm.rewards.LazyClassifierReward).",
+            )
         if r["kind"] == "classifier" and r.get("family", "llama") not in FAMILIES:
             _fail(path, f"rewards[{i}].family must be one of {FAMILIES}; got {r['family']!r}.")
     names = [r["name"] for r in rewards]

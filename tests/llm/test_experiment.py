@@ -217,3 +217,12 @@ def test_smoke_run_on_ray_workers_then_a_serial_rerun_repeats_no_call(tmp_path):
     assert [[r[k] for k in keys] for r in again["rows"]] == [[r[k] for k in keys] for r in report["rows"]]
     assert {d: os.path.getmtime(os.path.join(calls, d, "solution.json")) for d in os.listdir(calls)} == stamps
     assert seconds < 180, f"the Ray smoke run took {seconds:.0f} s"
+
+
+def test_a_config_cannot_name_code_to_import(tmp_path):
+    """A classifier reward's ``model`` is a name or a path: a ``module:function`` factory would let a
+    config file choose code to run (in every process of a multi-process call, too)."""
+    path = _with(CONFIGS["safety"], 'model = "PKU-Alignment/beaver-7b-v1.0-reward"', 'model = "os:system"', tmp_path)
+    with pytest.raises(ValueError, match=r"rewards\[0\]\.model must be a model name or a local path"):
+        run(path, smoke=False, out=str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")  # refused before anything was built
