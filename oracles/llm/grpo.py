@@ -22,7 +22,6 @@ question-level difficulty bias of Dr. GRPO), so ``"none"`` is the default here.
 
 import copy
 import dataclasses
-import gc
 import hashlib
 import json
 import os
@@ -39,6 +38,7 @@ from . import vllm_eval
 from .data import check_weight, digest, prompt_rows
 from .hf import (
     build_base,
+    free_gpu_memory,
     isolated_rng,
     load_adapter,
     load_tokenizer,
@@ -448,7 +448,6 @@ class GRPOOracle:
             The sampling seed; default: a fresh one from the operating system (recorded in
             ``info["eval_seed"]``), so repeated evaluations are independent.
         """
-        import torch
 
         repeats = check_count(repeats, "repeats")
         if seed is None:
@@ -461,9 +460,7 @@ class GRPOOracle:
             model = None if cfg.eval_backend == "vllm" else self.load_model(policy)
             R, completions, ids, device = self._sample_and_score(model, n, seed, policy)
         del model
-        if torch.cuda.is_available():
-            gc.collect()
-            torch.cuda.empty_cache()
+        free_gpu_memory()
         values, se = summarise(R, len(self.eval_rows), n)
         seconds = time.perf_counter() - t0
         info = {
@@ -566,9 +563,7 @@ class GRPOOracle:
         train_tokens = _train_completion_tokens(os.path.join(out, "train_log.json"), cfg)
         eval_tokens = int(sum(len(x) for x in ids))
         del policy
-        if torch.cuda.is_available():
-            gc.collect()
-            torch.cuda.empty_cache()
+        free_gpu_memory()
         info = {
             "weight": w.tolist(),
             "reward_names": list(self.reward_names),

@@ -137,6 +137,17 @@ def quiet():
 # ------------------------------------------------------------------------------------------
 
 
+def free_gpu_memory():
+    """Collect garbage and return torch's cached GPU memory (a model just dropped); a no-op without CUDA."""
+    import gc
+
+    import torch
+
+    if torch.cuda.is_available():
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def _dtype(name):
     import torch
 

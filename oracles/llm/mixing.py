@@ -16,12 +16,12 @@ Results are written to ``out/mix/`` (a temporary file renamed when complete), so
 repeats nothing.
 """
 
-import gc
 import json
 import os
 
 import numpy as np
 
+from .hf import free_gpu_memory
 from .runs import _weight_tag
 
 __all__ = ["mix_portfolio"]
@@ -139,8 +139,7 @@ def mix_portfolio(oracle, k, out):
         tokens += int(record["cost"]["tokens_generated"])
     if mixer is not None:
         del mixer
-        gc.collect()
-        _empty_cuda_cache()
+        free_gpu_memory()
     p = palmopt.Portfolio(
         values=values,
         weights=W,
@@ -151,9 +150,3 @@ def mix_portfolio(oracle, k, out):
     )
     return p, adapters, seconds, tokens
 
-
-def _empty_cuda_cache():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

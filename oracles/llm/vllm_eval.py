@@ -19,7 +19,6 @@ arguments with the real ``SamplingParams`` and ``LoRARequest`` classes where vLL
 imported); no real vLLM engine has run it yet.
 """
 
-import gc
 import json
 import os
 import types
@@ -27,7 +26,7 @@ import types
 import numpy as np
 
 from .data import is_conversational
-from .hf import decode, eos_ids, prompt_texts, trim
+from .hf import decode, eos_ids, free_gpu_memory, prompt_texts, trim
 
 __all__ = ["SAMPLING_MAP", "release", "sample", "sampler", "sampling_params_kwargs"]
 
@@ -172,24 +171,13 @@ def _generation_config(path):
         return GenerationConfig.from_model_config(AutoConfig.from_pretrained(path))
 
 
-def _free_gpu_memory():
-    """Collect garbage and return torch's cached GPU memory (e.g. a trained model just dropped) for vLLM."""
-    gc.collect()
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def _engine(vllm, key, llm_kwargs):
     if _STATE["key"] != key:
         release()
         _STATE["llm"] = vllm.LLM(**llm_kwargs)
         _STATE["key"] = key
     elif _STATE["asleep"]:
-        _free_gpu_memory()
+        free_gpu_memory()
         _STATE["llm"].wake_up()
     _STATE["asleep"] = False
     return _STATE["llm"]
@@ -200,7 +188,7 @@ def release():
     llm = _STATE["llm"]
     _STATE.update(key=None, llm=None, asleep=False)
     del llm
-    _free_gpu_memory()
+    free_gpu_memory()
 
 
 def sampler(base_model, adapter, **options):
