@@ -781,18 +781,12 @@ def _prune(members, V, search, eps, delta, cert, seconds=np.inf):
     (a thin region, a Qhull error, no neighbour) the trial is certified from scratch.
     """
     t0 = time.perf_counter()
-    bound, own = search.bound, search.own
+    solve = search.bound_at  # current bounds (the queries are fixed now); tracks the LPs' gap
     W, ub = np.array(search.corners.weights), search.ub.copy()
     fresh = search.m_at == search.m
     keep = list(members)
     lb = (W @ V[keep].T).max(axis=1)
-    lp_gap, complete = search.lp_gap, True
-
-    def solve(P):
-        nonlocal lp_gap
-        u, gap = bound(P)
-        lp_gap = max(lp_gap, gap)
-        return np.array([min(x, own.get(k.tobytes(), np.inf)) for x, k in zip(u, np.round(P, WEIGHT_DECIMALS))])
+    complete = True
 
     def short(u, lbs):
         return (1.0 - eps) * u - delta - lbs > SHORTFALL
@@ -816,12 +810,12 @@ def _prune(members, V, search, eps, delta, cert, seconds=np.inf):
         T = _removal_vertices(V[j], V[neighbours], V.shape[1]) if neighbours else None
         if T is None:  # in doubt: the trial's certificate from scratch
             scratch = _CornerSearch(V.shape[1], search.value_range)
-            scratch.add(bound.Q, bound.b, V[trial])
+            scratch.add(search.bound.Q, search.bound.b, V[trial])
             trial_cert, Wt, _, _ = scratch.certificate(eps, delta)
             if trial_cert.certified:
                 keep, cert, W, ub, lb = trial, trial_cert, np.array(Wt), scratch.ub.copy(), scratch.corners.lb.copy()
                 fresh = scratch.m_at == scratch.m
-                lp_gap = max(lp_gap, scratch.lp_gap)
+                search.lp_gap = max(search.lp_gap, scratch.lp_gap)
             continue
         lbT = (T @ V[trial].T).max(axis=1)
         lost = np.maximum(T @ V[j], lbT) - lbT  # how much LB drops there
@@ -853,7 +847,7 @@ def _prune(members, V, search, eps, delta, cert, seconds=np.inf):
             if not any(not fresh[np.argmax(x)] for x in scores):
                 break
             ub[stale], fresh[stale] = solve(W[stale]), True
-        cert = _black_box_certificate(W, ub, lb, eps, delta, lp_gap)
+        cert = _black_box_certificate(W, ub, lb, eps, delta, search.lp_gap)
     return np.array(keep), cert, complete
 
 
