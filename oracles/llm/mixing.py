@@ -23,6 +23,7 @@ import numpy as np
 
 from .hf import free_gpu_memory
 from .runs import _weight_tag
+from .soups import specialists_baseline
 
 __all__ = ["mix_portfolio"]
 
@@ -100,7 +101,7 @@ def mix_portfolio(oracle, k, out):
         "config": {name: v for name, v in config.items() if name != "num_threads"},
     }
     mixer = None
-    values, stderr, policies, seconds, tokens = [], [], [], 0.0, 0
+    records, policies = [], []
     for w in W:
         path = os.path.join(root, f"mix-{_weight_tag(w)}.json")
         record = None
@@ -132,21 +133,10 @@ def mix_portfolio(oracle, k, out):
             with open(tmp, "w") as f:
                 json.dump(record, f, indent=1)
             os.replace(tmp, path)
-        values.append(record["values"])
-        stderr.append(record["stderr"])
+        records.append(record)
         policies.append(path)
-        seconds += float(record["cost"]["seconds"])
-        tokens += int(record["cost"]["tokens_generated"])
     if mixer is not None:
         del mixer
         free_gpu_memory()
-    p = palmopt.Portfolio(
-        values=values,
-        weights=W,
-        policies=policies,
-        n_oracle_calls=oracle.d,
-        method="mix",
-        info={"specialists": adapters, "stderr": stderr},
-    )
-    return p, adapters, seconds, tokens
+    return specialists_baseline(oracle, "mix", W, adapters, records, policies)
 

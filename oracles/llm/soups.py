@@ -14,7 +14,7 @@ import shutil
 
 import numpy as np
 
-__all__ = ["soup_portfolio"]
+__all__ = ["soup_portfolio", "specialists_baseline"]
 
 
 def soup_portfolio(oracle, k, out):
@@ -30,7 +30,7 @@ def soup_portfolio(oracle, k, out):
     W = palmopt.nets.uniform(oracle.d, k)
     soup_root = os.path.join(out, "soups")
     os.makedirs(soup_root, exist_ok=True)
-    values, stderr, policies, seconds, tokens = [], [], [], 0.0, 0
+    records, policies = [], []
     for w in W:
         tag = "soup-" + "-".join(f"{x:.4f}" for x in w)
         final = os.path.join(soup_root, tag)
@@ -54,18 +54,25 @@ def soup_portfolio(oracle, k, out):
                 shutil.rmtree(final)
             os.replace(tmp, final)
         with open(done) as f:
-            ev = json.load(f)
-        values.append(ev["values"])
-        stderr.append(ev["stderr"])
+            records.append(json.load(f))
         policies.append(os.path.join(final, "soup"))
-        seconds += ev["cost"]["seconds"]
-        tokens += ev["cost"]["tokens_generated"]
+    return specialists_baseline(oracle, "soups", W, adapters, records, policies)
+
+
+def specialists_baseline(oracle, method, W, adapters, records, policies):
+    """The result of a baseline built from the ``d`` specialists (``soups``, ``mix``): the portfolio of
+    the evaluated ``records`` (``values``, ``stderr``, ``cost``) at the weights ``W``, the
+    specialists, and the evaluations' summed seconds and tokens."""
+    import palmopt
+
     p = palmopt.Portfolio(
-        values=values,
+        values=[r["values"] for r in records],
         weights=W,
         policies=policies,
         n_oracle_calls=oracle.d,
-        method="soups",
-        info={"specialists": adapters, "stderr": stderr},
+        method=method,
+        info={"specialists": adapters, "stderr": [r["stderr"] for r in records]},
     )
+    seconds = sum(float(r["cost"]["seconds"]) for r in records)
+    tokens = sum(int(r["cost"]["tokens_generated"]) for r in records)
     return p, adapters, seconds, tokens
